@@ -1,0 +1,108 @@
+"""Named profiles: every size and budget of every stage, chosen by ``RMENS_PROFILE``.
+
+``smoke`` runs each notebook in seconds (tests), ``cpu`` is the offline main job
+(default), ``gpu`` uses Hub models and AlpacaFarm on Colab or one GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, replace
+
+PROFILE_ENV = "RMENS_PROFILE"
+DEFAULT_PROFILE = "cpu"
+
+# Offline stand-ins (see DESIGN notes in the README): installable from PyPI, no Hub.
+OFFLINE_POLICY = "offline:smollm2-135m-instruct"
+OFFLINE_RM_BACKBONE = "offline:all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning of the policy (notebook 01)."""
+
+    max_examples: int | None = None  # None: the whole split
+    eval_fraction: float = 0.1  # held-out demonstrations for the before/after loss
+    epochs: float = 2.0
+    max_steps: int = -1  # -1: run the epochs; a positive value caps the run
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 256
+    use_lora: bool = False
+    lora_r: int = 16
+    save_steps: int = 25  # checkpoint cadence, so an interrupted run resumes
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Sampling settings used whenever the notebooks show policy answers."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.7
+    top_p: float = 0.9
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class Config:
+    """One profile. Frozen: derive variants with ``dataclasses.replace``."""
+
+    profile: str
+    policy_name: str
+    rm_backbone_name: str
+    data_source: str  # "local" (data/ in this repository) or "alpaca_farm" (Hub)
+    seed: int = 0
+    n_show: int = 6  # eval prompts shown before/after a stage
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+PROFILES: dict[str, Config] = {
+    "smoke": Config(
+        profile="smoke",
+        policy_name=OFFLINE_POLICY,
+        rm_backbone_name=OFFLINE_RM_BACKBONE,
+        data_source="local",
+        n_show=2,
+        sft=SFTConfig(max_examples=24, eval_fraction=0.25, epochs=1, max_steps=2,
+                      batch_size=4, max_length=128, save_steps=1),
+        generation=GenerationConfig(max_new_tokens=12, batch_size=2),
+    ),
+    "cpu": Config(
+        profile="cpu",
+        policy_name=OFFLINE_POLICY,
+        rm_backbone_name=OFFLINE_RM_BACKBONE,
+        data_source="local",
+    ),
+    "gpu": Config(
+        profile="gpu",
+        # Coste et al. use a Pythia-1.4B SFT policy; 410M keeps a full fine-tune
+        # (weights + AdamW states, fp32) within a 16 GB Colab T4.
+        policy_name="EleutherAI/pythia-410m-deduped",
+        rm_backbone_name="EleutherAI/pythia-70m-deduped",
+        data_source="alpaca_farm",
+        sft=SFTConfig(max_examples=10_000, eval_fraction=0.02, epochs=1,
+                      learning_rate=1e-5, batch_size=16, max_length=512, save_steps=200),
+        generation=GenerationConfig(max_new_tokens=128, batch_size=32),
+    ),
+}
+
+
+def get_config(profile: str | None = None, **overrides) -> Config:
+    """The config of ``profile`` (default: ``$RMENS_PROFILE``, else ``cpu``)."""
+    name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name not in PROFILES:
+        valid = ", ".join(sorted(PROFILES))
+        raise ValueError(
+            f"Unknown profile {name!r}. Valid profiles: {valid}. "
+            f"Set it with e.g. `export {PROFILE_ENV}=cpu`."
+        )
+    return replace(PROFILES[name], **overrides)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything, then execute the notebook series in order, in place, on the
+# cpu profile (override with RMENS_PROFILE=...). Finished stages are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+[ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
+export RMENS_PROFILE="${RMENS_PROFILE:-cpu}"
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+  echo "== $nb (profile $RMENS_PROFILE)"
+  start=$(date +%s)
+  jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$nb"
+  echo "   done in $(( $(date +%s) - start )) s"
+done
