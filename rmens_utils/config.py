@@ -39,7 +39,7 @@ class SFTConfig:
 class GenerationConfig:
     """Sampling settings used whenever the notebooks show policy answers."""
 
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
     temperature: float = 0.7
     top_p: float = 0.9
     batch_size: int = 16
