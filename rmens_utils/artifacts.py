@@ -1,6 +1,6 @@
 """Artifacts on disk: ``runs/<profile>/<stage>/``, written atomically, with their config.
 
-A stage is *complete* when its folder holds ``config.json`` equal to the config that
+A stage is *complete* when its folder holds ``rmens_stage.json`` equal to the config that
 would make it now; it is written last, so a half-written stage never looks complete.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ STAGE_NOTEBOOKS = {
     "rm_multihead": "05_multihead_reward_model.ipynb",
 }
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = "rmens_stage.json"  # not config.json: model folders own that name
 
 
 class MissingArtifactError(FileNotFoundError):
