@@ -55,6 +55,7 @@ class Config:
     data_source: str  # "local" (data/ in this repository) or "alpaca_farm" (Hub)
     seed: int = 0
     n_show: int = 6  # eval prompts shown before/after a stage
+    n_stats: int = 64  # eval prompts sampled to measure answer length and completion
     sft: SFTConfig = field(default_factory=SFTConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
@@ -72,6 +73,7 @@ PROFILES: dict[str, Config] = {
         rm_backbone_name=OFFLINE_RM_BACKBONE,
         data_source="local",
         n_show=2,
+        n_stats=2,
         sft=SFTConfig(max_examples=24, eval_fraction=0.25, epochs=1, max_steps=2,
                       batch_size=4, max_length=128, save_steps=1),
         generation=GenerationConfig(max_new_tokens=12, batch_size=2),

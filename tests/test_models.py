@@ -6,7 +6,7 @@ import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from rmens_utils import get_config, models
-from rmens_utils.sampling import generate_answers
+from rmens_utils.sampling import answer_stats, generate_answers, sample
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,18 @@ def test_sampling_is_repeatable_and_stops(policy):
     b = generate_answers(model, tok, prompts, gen, seed=1, progress=False)
     assert a == b and len(a) == 3 and all(isinstance(x, str) and x for x in a)
     assert not any(tok.eos_token in x or tok.pad_token in x for x in a)
+
+
+def test_sample_reports_length_and_whether_the_answer_finished(policy):
+    model, tok = policy
+    gen = get_config("smoke").generation  # 12 new tokens: long answers get cut off
+    df = sample(model, tok, ["Reply with the single word: yes.", "Write a long essay on rivers."],
+                gen, seed=0, progress=False)
+    assert list(df.columns) == ["text", "n_tokens", "finished"]
+    assert (df["n_tokens"] <= gen.max_new_tokens).all() and (df["n_tokens"] > 0).all()
+    assert not df.loc[1, "finished"] and df.loc[1, "n_tokens"] == gen.max_new_tokens
+    stats = answer_stats(df)
+    assert stats["answers"] == 2 and 0 <= stats["finished within budget (%)"] <= 50
 
 
 def test_missing_offline_package_names_the_install_command(monkeypatch):

@@ -1,0 +1,79 @@
+"""Proxy reward models: a backbone encoder plus ``k`` linear heads.
+
+``k = 1`` is the single proxy RM of Coste et al.; ``k > 1`` is the multi-head RM of
+Ahmed et al. (one shared backbone, one ``Linear(hidden, k)``). It is a real
+``transformers`` model: ``save_pretrained``/``from_pretrained`` round-trip.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+
+
+class MultiHeadRewardConfig(PretrainedConfig):
+    model_type = "rmens_multihead_reward"
+
+    def __init__(self, backbone_config=None, num_heads: int = 1, pooling: str = "mean",
+                 max_length: int = 256, **kwargs):
+        if isinstance(backbone_config, dict):
+            backbone_config = AutoConfig.for_model(**backbone_config)
+        self.backbone_config = backbone_config
+        self.num_heads = num_heads
+        self.pooling = pooling  # "mean" for encoders (MiniLM), "last" for decoders (Pythia)
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def to_dict(self):
+        out = super().to_dict()
+        if isinstance(self.backbone_config, PretrainedConfig):
+            out["backbone_config"] = self.backbone_config.to_dict()
+        return out
+
+
+class MultiHeadRewardModel(PreTrainedModel):
+    """Scores token sequences: ``forward`` returns ``(batch, num_heads)`` rewards."""
+
+    config_class = MultiHeadRewardConfig
+    base_model_prefix = "backbone"
+
+    def __init__(self, config: MultiHeadRewardConfig, backbone=None):
+        super().__init__(config)
+        self.backbone = backbone if backbone is not None else AutoModel.from_config(
+            config.backbone_config)
+        self.heads = nn.Linear(config.backbone_config.hidden_size, config.num_heads)
+        nn.init.normal_(self.heads.weight, std=1 / (config.backbone_config.hidden_size + 1) ** 0.5)
+        nn.init.zeros_(self.heads.bias)
+
+    @classmethod
+    def from_backbone(cls, backbone, num_heads: int = 1, pooling: str = "mean",
+                      max_length: int = 256, seed: int = 0):
+        """A reward model on a loaded backbone; heads initialised from ``seed``, so the
+        heads of one model differ from each other and from another seed's."""
+        config = MultiHeadRewardConfig(backbone_config=backbone.config, num_heads=num_heads,
+                                       pooling=pooling, max_length=max_length)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return cls(config, backbone=backbone)
+
+    def _init_weights(self, module):
+        pass  # the backbone arrives trained and the heads are initialised in __init__
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, seq, hidden)`` → ``(batch, hidden)``."""
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        if self.config.pooling == "mean":
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        # "last": the last non-padding token (right padding)
+        last = attention_mask.sum(1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, **kwargs):
+        """Rewards, ``(batch, num_heads)``."""
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+                               **extra).last_hidden_state
+        return self.heads(self.pool(hidden, attention_mask))
+
+
+AutoConfig.register(MultiHeadRewardConfig.model_type, MultiHeadRewardConfig)
