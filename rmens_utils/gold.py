@@ -31,6 +31,15 @@ when where which while who whom why will with within without would you your your
 yourselves two three four five six seven eight nine ten etc using use used make makes made
 """.split())
 
+# Words that say what to do, not what about: they do not count as the instruction's topic.
+TASK_WORDS = frozenset("""
+explain describe list give name suggest summarise summarize summary passage text paragraph
+sentence rewrite classify category compare contrast difference differences define definition
+term mean meaning tip tips way ways idea ideas short simple simply word words brief briefly
+following answer step steps write main point points pro pros con cons good bad best help
+want tell know need example examples kind kinds thing things
+""".split())
+
 
 def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
@@ -106,7 +115,8 @@ class RubricGold:
         coverage, information, rep, length, complete = [], [], [], [], []
         for prompt, response in zip(prompts, responses):
             instruction = prompt.split("\n\n")[0]  # the instruction, not a text to summarise
-            asked, said = content_words(instruction), content_words(response)
+            asked = content_words(instruction) - TASK_WORDS
+            said = content_words(response)
             coverage.append(len(asked & said) / max(1, len(asked)))
             information.append(min(1.0, len(said) / self.weights.saturation))
             rep.append(repetition(response))

@@ -90,11 +90,15 @@ def load_policy(cfg):
     return load_pretrained_policy(cfg.policy_name, hub=True)
 
 
-def load_pretrained_policy(name_or_path, hub: bool = False):
-    """A causal LM and tokenizer from a folder or a Hub name, with a distinct pad token."""
+def load_pretrained_policy(name_or_path, hub: bool = False, dtype=torch.float32):
+    """A causal LM and tokenizer from a folder or a Hub name, with a distinct pad token.
+
+    ``dtype=torch.bfloat16`` halves memory and, on CPUs with bf16 instructions, speeds
+    up sampling by ~1.4x; keep float32 for training.
+    """
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
     except OSError as e:
         if not hub:
             raise
@@ -106,9 +110,9 @@ def load_pretrained_policy(name_or_path, hub: bool = False):
     return model, tokenizer
 
 
-def load_sft_policy(cfg):
+def load_sft_policy(cfg, dtype=torch.float32):
     """The policy fine-tuned by notebook 01 (``runs/<profile>/sft``)."""
-    return load_pretrained_policy(require_stage(cfg.profile, "sft"))
+    return load_pretrained_policy(require_stage(cfg.profile, "sft"), dtype=dtype)
 
 
 def load_rm_backbone(cfg):
@@ -134,12 +138,18 @@ def load_rm_backbone(cfg):
     return model, tokenizer
 
 
+# A short system turn: SmolLM2's template would otherwise insert a longer default one,
+# and on a CPU every prompt token is paid for in every sample and every PPO step.
+SYSTEM_PROMPT = "You are a concise, helpful assistant."
+
+
 def format_prompt(tokenizer, user_text: str) -> str:
     """The text the policy sees before its answer: the chat template if the tokenizer has
     one (SmolLM2), else an Alpaca-style template (base Pythia models)."""
     if tokenizer.chat_template:
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True)
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_text}],
+            tokenize=False, add_generation_prompt=True)
     return f"### Instruction:\n{user_text}\n\n### Response:\n"
 
 

@@ -1,0 +1,68 @@
+"""Best-of-n: pick, among n policy samples, the one the proxy likes best.
+
+From N samples per prompt, the expected gold (and proxy) reward of best-of-n for every
+n ≤ N is computed exactly over all size-n subsets (the unbiased estimator of Nakano et
+al. 2021, used by Gao et al. and Coste et al.), rather than by drawing subsets.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+
+def kl_best_of_n(n) -> np.ndarray:
+    """KL(best-of-n ‖ policy) = log n − (n − 1)/n, in nats (Stiennon et al. 2020)."""
+    n = np.asarray(n, dtype=float)
+    return np.log(n) - (n - 1) / n
+
+
+def best_of_n_weights(N: int, n: int) -> np.ndarray:
+    """``(N,)``: probability that the i-th lowest-proxy sample (0-based) is the proxy-best
+    of a uniformly random size-n subset of the N samples: C(i, n−1) / C(N, n)."""
+    if not 1 <= n <= N:
+        raise ValueError(f"n must be in 1..{N}, got {n}")
+    i = np.arange(N)
+    log_w = np.full(N, -np.inf)
+    ok = i >= n - 1
+    log_w[ok] = (gammaln(i[ok] + 1) - gammaln(n) - gammaln(i[ok] - n + 2)
+                 - (gammaln(N + 1) - gammaln(n + 1) - gammaln(N - n + 1)))
+    return np.exp(log_w)
+
+
+def best_of_n_expectation(proxy: np.ndarray, values: np.ndarray, n: int) -> float:
+    """E[value of the proxy-best of n samples] for one prompt; ``proxy``, ``values``: (N,).
+
+    Ties in the proxy are broken by sample order, as ``np.argsort`` (stable) does.
+    """
+    order = np.argsort(proxy, kind="stable")
+    return float(best_of_n_weights(len(proxy), n) @ np.asarray(values)[order])
+
+
+def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
+                    prompt_col: str = "prompt_id") -> pd.DataFrame:
+    """Best-of-n gold and proxy reward per n, averaged over prompts.
+
+    ``df``: one row per sample with columns ``prompt_col``, ``proxy``, ``gold`` (every
+    prompt has the same number N of samples). Rewards are centred so that the policy
+    itself (n = 1) scores 0. Returns columns ``n, kl, sqrt_kl, proxy, gold``.
+    """
+    groups = [g for _, g in df.groupby(prompt_col, sort=False)]
+    N = min(len(g) for g in groups)
+    ns = ns if ns is not None else [2 ** k for k in range(int(math.log2(N)) + 1)]
+    rows = []
+    for n in ns:
+        p = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N], g[proxy].to_numpy()[:N], n)
+                     for g in groups])
+        y = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N], g[gold].to_numpy()[:N], n)
+                     for g in groups])
+        rows.append({"n": n, "proxy": p, "gold": y})
+    out = pd.DataFrame(rows)
+    # best-of-1 is the policy itself: its expected reward is the mean over all samples
+    out["proxy"] -= np.mean([g[proxy].to_numpy()[:N].mean() for g in groups])
+    out["gold"] -= np.mean([g[gold].to_numpy()[:N].mean() for g in groups])
+    out.insert(1, "kl", kl_best_of_n(out["n"]))
+    out.insert(2, "sqrt_kl", np.sqrt(out["kl"]))
+    return out

@@ -1,0 +1,112 @@
+"""Bradley–Terry training of reward models, one function for every kind.
+
+A single RM is a :class:`MultiHeadRewardModel` with one head; a multi-head RM has k;
+a full ensemble is k single RMs trained by this same function with different seeds.
+We write the loop by hand rather than use TRL's ``RewardTrainer`` because that trainer
+expects one scalar reward per sequence; here the loss is summed over k heads, each
+optionally on its own bootstrap sample of the pairs.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_heads mean_pairs −log σ(r_chosen − r_rejected); inputs ``(batch, k)``.
+
+    ``weights`` ``(batch, k)`` (e.g. bootstrap counts) weight each pair for each head.
+    """
+    nll = -F.logsigmoid(chosen - rejected)
+    if weights is None:
+        return nll.mean(0).sum()
+    return ((nll * weights).sum(0) / weights.sum(0).clamp(min=1)).sum()
+
+
+def encode(tokenizer, prompts: list[str], responses: list[str], max_length: int):
+    """Tokenise (prompt, response) pairs the way the reward model reads them."""
+    tokenizer.padding_side = "right"
+    if tokenizer.chat_template is None and tokenizer.sep_token is not None:  # BERT-style
+        return tokenizer(prompts, responses, padding=True, truncation=True,
+                         max_length=max_length, return_tensors="pt")
+    texts = [f"{p}\n\n{r}" for p, r in zip(prompts, responses)]  # decoders: one text
+    return tokenizer(texts, padding=True, truncation=True, max_length=max_length,
+                     return_tensors="pt")
+
+
+@torch.no_grad()
+def score(model, tokenizer, prompts: list[str], responses: list[str], batch_size: int = 64,
+          progress: bool = False) -> torch.Tensor:
+    """Rewards of a :class:`MultiHeadRewardModel`, ``(len(prompts), k)``, on CPU."""
+    model.eval()
+    out = []
+    for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", disable=not progress):
+        enc = encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size],
+                     model.config.max_length).to(model.device)
+        out.append(model(**enc).float().cpu())
+    return torch.cat(out)
+
+
+def bootstrap_weights(n_pairs: int, k: int, seed: int) -> torch.Tensor:
+    """``(n_pairs, k)`` counts: head j sees a resample (with replacement) of the pairs."""
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, n_pairs, n_pairs), minlength=n_pairs)
+                       for _ in range(k)], axis=1)
+    return torch.tensor(counts, dtype=torch.float32)
+
+
+def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate: float,
+                       batch_size: int, seed: int, bootstrap: bool = False,
+                       freeze_backbone: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Train ``model`` in place on ``pairs`` (columns ``prompt, chosen, rejected``) with the
+    Bradley–Terry loss per head, summed. Returns a log: one row per step with
+    ``step, epoch, loss, accuracy`` (per-batch agreement with the labels, mean over heads)
+    and ``seconds``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    k = model.config.num_heads
+    weights = bootstrap_weights(len(pairs), k, seed) if bootstrap else None
+    for p in model.backbone.parameters():
+        p.requires_grad_(not freeze_backbone)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate)
+    steps_per_epoch = max(1, len(pairs) // batch_size)
+    total = max(1, int(round(epochs * steps_per_epoch)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up 10 %, then linear decay
+        optimizer, lambda s: min((s + 1) / max(1, total // 10), (total - s) / (total * 0.9)))
+    prompts, chosen, rejected = list(pairs["prompt"]), list(pairs["chosen"]), list(pairs["rejected"])
+    log, step, start = [], 0, time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, desc="reward model", disable=not progress)
+    while step < total:
+        for idx in torch.randperm(len(pairs), generator=generator).split(batch_size):
+            if step >= total or len(idx) < batch_size:
+                break
+            idx = idx.tolist()
+            enc = encode(tokenizer, [prompts[i] for i in idx] * 2,
+                         [chosen[i] for i in idx] + [rejected[i] for i in idx],
+                         model.config.max_length).to(model.device)
+            r = model(**enc)
+            r_chosen, r_rejected = r[:len(idx)], r[len(idx):]
+            w = weights[idx].to(r.device) if weights is not None else None
+            loss = bradley_terry_loss(r_chosen, r_rejected, w)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            log.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss.item() / k,
+                        "accuracy": (r_chosen > r_rejected).float().mean().item(),
+                        "seconds": time.perf_counter() - start})
+            bar.update()
+            bar.set_postfix(loss=f"{log[-1]['loss']:.3f}")
+    bar.close()
+    model.eval()
+    return pd.DataFrame(log)

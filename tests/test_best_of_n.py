@@ -1,0 +1,46 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmens_utils import best_of_n as bon
+
+
+def test_kl_formula_against_hand_values():
+    assert bon.kl_best_of_n(1) == pytest.approx(0.0)
+    assert bon.kl_best_of_n(2) == pytest.approx(math.log(2) - 0.5)
+    assert bon.kl_best_of_n(64) == pytest.approx(math.log(64) - 63 / 64)
+
+
+def test_weights_are_a_distribution_and_match_the_combinatorics():
+    w = bon.best_of_n_weights(5, 2)
+    # the i-th lowest is the best of a random pair iff the pair is {i, j<i}: i of C(5,2)=10
+    np.testing.assert_allclose(w, np.array([0, 1, 2, 3, 4]) / 10)
+    for N, n in [(64, 1), (64, 7), (64, 64), (200, 100)]:
+        assert bon.best_of_n_weights(N, n).sum() == pytest.approx(1.0)
+    assert bon.best_of_n_weights(64, 64)[-1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        bon.best_of_n_weights(4, 5)
+
+
+def test_estimator_matches_brute_force_sampling_on_a_toy_distribution():
+    rng = np.random.default_rng(0)
+    N = 12
+    proxy = rng.normal(size=N)
+    gold = proxy + rng.normal(scale=2.0, size=N)  # gold only loosely follows the proxy
+    for n in (1, 3, 12):
+        draws = [rng.choice(N, size=n, replace=False) for _ in range(40_000)]
+        brute = np.mean([gold[d[np.argmax(proxy[d])]] for d in draws])
+        assert bon.best_of_n_expectation(proxy, gold, n) == pytest.approx(brute, abs=0.03)
+
+
+def test_curve_is_centred_on_the_policy_and_proxy_rises():
+    rng = np.random.default_rng(1)
+    rows = [{"prompt_id": p, "proxy": x, "gold": x + rng.normal()}
+            for p in range(20) for x in rng.normal(loc=p, size=16)]
+    curve = bon.best_of_n_curve(pd.DataFrame(rows), "proxy", "gold")
+    assert list(curve["n"]) == [1, 2, 4, 8, 16]
+    assert curve.loc[0, ["proxy", "gold", "kl"]].abs().max() == pytest.approx(0.0, abs=1e-9)
+    assert (np.diff(curve["proxy"]) > 0).all()
+    np.testing.assert_allclose(curve["sqrt_kl"] ** 2, bon.kl_best_of_n(curve["n"]))
