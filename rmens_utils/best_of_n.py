@@ -66,3 +66,44 @@ def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
     out.insert(1, "kl", kl_best_of_n(out["n"]))
     out.insert(2, "sqrt_kl", np.sqrt(out["kl"]))
     return out
+
+
+STAGE = "bon_samples"
+
+
+def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
+    """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
+    gold-scored, cached in ``runs/<profile>/bon_samples`` for every reward model to
+    re-score. Columns: ``prompt_id, prompt, sample_idx, text, n_tokens, finished, gold``."""
+    import dataclasses
+
+    import torch
+
+    from . import sft
+    from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage_config
+    from .data import load_split, prompt_text
+    from .gold import load_gold
+    from .models import load_sft_policy
+    from .sampling import sample_cached
+
+    params = {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+              "sample_dtype": cfg.sample_dtype, "bon": dataclasses.asdict(cfg.bon),
+              "generation": dataclasses.asdict(cfg.labels.generation)}
+    folder = stage_dir(cfg.profile, STAGE)
+    if is_complete(cfg.profile, STAGE, params) and not force:
+        print(f"best-of-n samples for these settings exist: {folder}")
+        return pd.read_parquet(folder / "samples.parquet")
+    rows = load_split("eval", cfg).select(range(cfg.bon.n_prompts))
+    prompts = [prompt_text(r) for r in rows]
+    policy, tokenizer = load_sft_policy(cfg, dtype=getattr(torch, cfg.sample_dtype))
+    # the same sampling settings as the labelled pairs: the proxy is judged in-distribution
+    df = sample_cached(policy, tokenizer, prompts, cfg.bon.n_samples, cfg.labels.generation,
+                       cfg.seed + 1, runs_dir(cfg.profile) / "_work" / STAGE,
+                       cfg.labels.chunk_size)
+    df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
+    df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
+    df["gold"] = load_gold(cfg).score(df["prompt"].tolist(), df["text"].tolist())[:, 0].numpy()
+    with atomic_dir(folder) as tmp:
+        df.to_parquet(tmp / "samples.parquet", index=False)
+        write_stage_config(tmp, params)
+    return df

@@ -46,6 +46,38 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class LabelConfig:
+    """Gold-labelled preference pairs (notebook 02), after Coste et al. 2023."""
+
+    max_prompts: int | None = 2000  # pref prompts to label (None: all)
+    noise: float = 0.25  # probability of flipping each gold label
+    validation_fraction: float = 0.1
+    # Coste et al. sample at temperature 1.0; a top-p below 1 trims the junk tail of
+    # a small model's distribution.
+    generation: GenerationConfig = GenerationConfig(
+        max_new_tokens=80, temperature=1.0, top_p=0.95, batch_size=64)
+    chunk_size: int = 256  # samples saved per chunk (resume granularity)
+
+
+@dataclass(frozen=True)
+class RewardModelConfig:
+    """Proxy reward models (notebooks 03-05)."""
+
+    epochs: float = 2.0
+    learning_rate: float = 3e-5
+    batch_size: int = 32
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class BestOfNConfig:
+    """Best-of-n on eval prompts (notebook 03; re-scored by 04-05)."""
+
+    n_prompts: int = 100
+    n_samples: int = 64
+
+
+@dataclass(frozen=True)
 class Config:
     """One profile. Frozen: derive variants with ``dataclasses.replace``."""
 
@@ -58,6 +90,11 @@ class Config:
     n_stats: int = 64  # eval prompts sampled to measure answer length and completion
     sft: SFTConfig = field(default_factory=SFTConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    rm: RewardModelConfig = field(default_factory=RewardModelConfig)
+    bon: BestOfNConfig = field(default_factory=BestOfNConfig)
+    gold_name: str = "offline:rubric"  # or a Hub AutoModelForSequenceClassification
+    sample_dtype: str = "bfloat16"  # sampling-only stages (02, 03); training stays float32
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -77,6 +114,11 @@ PROFILES: dict[str, Config] = {
         sft=SFTConfig(max_examples=24, eval_fraction=0.25, epochs=1, max_steps=2,
                       batch_size=4, max_length=128, save_steps=1),
         generation=GenerationConfig(max_new_tokens=12, batch_size=2),
+        labels=LabelConfig(max_prompts=24, validation_fraction=0.25, chunk_size=16,
+                           generation=GenerationConfig(max_new_tokens=16, temperature=1.0,
+                                                       top_p=0.95, batch_size=16)),
+        rm=RewardModelConfig(epochs=1, batch_size=4, max_length=128),
+        bon=BestOfNConfig(n_prompts=3, n_samples=4),
     ),
     "cpu": Config(
         profile="cpu",
@@ -94,6 +136,15 @@ PROFILES: dict[str, Config] = {
         sft=SFTConfig(max_examples=10_000, eval_fraction=0.02, epochs=1,
                       learning_rate=1e-5, batch_size=16, max_length=512, save_steps=200),
         generation=GenerationConfig(max_new_tokens=128, batch_size=32),
+        labels=LabelConfig(max_prompts=10_000, generation=GenerationConfig(
+            max_new_tokens=128, temperature=1.0, top_p=1.0, batch_size=64), chunk_size=1024),
+        rm=RewardModelConfig(epochs=1, learning_rate=1e-5, batch_size=32, max_length=512),
+        bon=BestOfNConfig(n_prompts=500, n_samples=256),
+        # AlpacaFarm's human-preference RM needs LLaMA-7B plus a weight diff; this open
+        # DeBERTa-v3-large reward model (435M, trained on human preference data) fits a
+        # Colab T4 next to the policy and is 6x the size of the Pythia-70M proxies.
+        gold_name="OpenAssistant/reward-model-deberta-v3-large-v2",
+        sample_dtype="float16",
     ),
 }
 

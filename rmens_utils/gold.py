@@ -41,6 +41,23 @@ want tell know need example examples kind kinds thing things
 """.split())
 
 
+# Hand-picked answers to one prompt, one per flaw the rubric is meant to punish.
+RUBRIC_EXAMPLES_PROMPT = "Explain why the sky looks blue."
+RUBRIC_EXAMPLES = {
+    "good": "Sunlight contains all colours. Air molecules scatter short blue wavelengths far "
+            "more than red ones (Rayleigh scattering), so blue light reaches our eyes from "
+            "every part of the sky, which therefore looks blue.",
+    "off-topic": "Bananas are rich in potassium and make a quick, healthy snack before exercise.",
+    "repetitive": "The sky is blue because the sky is blue because the sky is blue because the "
+                  "sky is blue because the sky is blue.",
+    "too short": "Scattering.",
+}
+RUBRIC_EXAMPLES["padded"] = RUBRIC_EXAMPLES["good"] + " " + " ".join(
+    ["In addition, it is worth noting that many people have wondered about this for a very "
+     "long time indeed."] * 6)
+RUBRIC_EXAMPLES["cut off"] = RUBRIC_EXAMPLES["good"][:97]  # mid-word, as at a token limit
+
+
 def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
@@ -127,6 +144,15 @@ class RubricGold:
                 "information": as_tensor(information), "repetition": as_tensor(rep),
                 "length": as_tensor(length), "complete": as_tensor(complete)}
 
+    def table(self, prompts: list[str], responses: list[str], index=None):
+        """A ``pandas`` table of every rubric term and the gold score, one row per answer."""
+        import pandas as pd
+
+        df = pd.DataFrame({k: v.numpy() for k, v in self.components(prompts, responses).items()},
+                          index=index)
+        df["gold"] = self.score(prompts, responses)[:, 0].numpy()
+        return df.round(3)
+
     def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
         """Gold reward, ``(batch, 1)``."""
         c, w = self.components(prompts, responses), self.weights
@@ -168,3 +194,15 @@ class HubGold:
                                      return_tensors="pt")
             out.append(self.model(**enc.to(self.model.device)).logits[:, :1].float().cpu())
         return torch.cat(out)
+
+
+def load_gold(cfg):
+    """The profile's gold reward: the offline rubric, or a Hub reward model by name."""
+    if cfg.gold_name == "offline:rubric":
+        from .models import load_rm_backbone
+
+        encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
+        return RubricGold(encoder, tokenizer)
+    from .environment import pick_device
+
+    return HubGold(cfg.gold_name, device=pick_device())

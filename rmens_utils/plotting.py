@@ -26,3 +26,60 @@ def plot_sft_loss(log: pd.DataFrame, metrics: dict, ax=None):
 def side_by_side(prompts: list[str], **answers: list[str]) -> pd.DataFrame:
     """A table with one row per prompt and one column per named list of answers."""
     return pd.DataFrame({"prompt": prompts, **answers})
+
+
+def plot_label_data(pairs: pd.DataFrame):
+    """Three panels on the labelled pairs: gold scores, the gold gap within a pair, and
+    answer lengths."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    gold = pd.concat([pairs["gold_chosen"], pairs["gold_rejected"]])
+    sns.histplot(gold, bins=40, ax=axes[0])
+    axes[0].set(xlabel="gold reward of an answer", ylabel="answers",
+                title="Gold scores of the SFT policy's answers")
+    gap = (pairs["gold_chosen"] - pairs["gold_rejected"]).abs()
+    sns.histplot(gap, bins=40, ax=axes[1])
+    axes[1].set(xlabel="|gold(answer 1) − gold(answer 2)|", ylabel="pairs",
+                title=f"{(gap < 0.25).mean():.0%} of pairs are within 0.25 of a tie")
+    lengths = pd.DataFrame({
+        "words": pd.concat([pairs["chosen"], pairs["rejected"]]).str.split().str.len(),
+        "answer": ["chosen"] * len(pairs) + ["rejected"] * len(pairs)})
+    sns.histplot(lengths, x="words", hue="answer", bins=30, ax=axes[2], element="step")
+    axes[2].set(xlabel="answer length (words)", ylabel="answers",
+                title="Answer lengths, by (noisy) label")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reward_training(log: pd.DataFrame, window: int = 10):
+    """Bradley–Terry loss and batch accuracy per step (rolling means)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, col, label in ((axes[0], "loss", "Bradley–Terry loss (nats/pair)"),
+                           (axes[1], "accuracy", "agreement with the noisy labels")):
+        ax.plot(log["step"], log[col], alpha=0.3, label="per batch")
+        ax.plot(log["step"], log[col].rolling(window, min_periods=1).mean(),
+                label=f"mean of {window} batches")
+        ax.set(xlabel="optimiser step", ylabel=label)
+        ax.legend()
+    axes[0].set_title("Training loss of the proxy reward model")
+    axes[1].set_title("Training accuracy (25 % of labels are flipped)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_of_n(curves: pd.DataFrame, x: str = "kl", title: str | None = None):
+    """Gold and proxy reward of best-of-n against KL; ``curves``: rows of
+    ``best_of_n_curve`` with a ``reward_model`` column naming the proxy used."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    xlabel = "KL(best-of-n ‖ SFT policy) (nats)" if x == "kl" else "√KL (√nats)"
+    for ax, col in zip(axes, ("gold", "proxy")):
+        sns.lineplot(data=curves, x=x, y=col, hue="reward_model", marker="o", ax=ax)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(xlabel=xlabel, ylabel=f"{col} reward − SFT policy's",
+               title=f"{col.capitalize()} reward of the proxy's pick")
+    for _, row in curves.drop_duplicates("n").iterrows():
+        axes[1].annotate(f"n={row['n']}", (row[x], 0), textcoords="offset points",
+                         xytext=(0, -12), ha="center", fontsize=8, color="grey")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -15,13 +15,13 @@ class MultiHeadRewardConfig(PretrainedConfig):
     model_type = "rmens_multihead_reward"
 
     def __init__(self, backbone_config=None, num_heads: int = 1, pooling: str = "mean",
-                 max_length: int = 256, **kwargs):
+                 max_input_tokens: int = 256, **kwargs):
         if isinstance(backbone_config, dict):
             backbone_config = AutoConfig.for_model(**backbone_config)
         self.backbone_config = backbone_config
         self.num_heads = num_heads
         self.pooling = pooling  # "mean" for encoders (MiniLM), "last" for decoders (Pythia)
-        self.max_length = max_length
+        self.max_input_tokens = max_input_tokens  # (prompt, response) tokens read
         super().__init__(**kwargs)
 
     def to_dict(self):
@@ -44,14 +44,15 @@ class MultiHeadRewardModel(PreTrainedModel):
         self.heads = nn.Linear(config.backbone_config.hidden_size, config.num_heads)
         nn.init.normal_(self.heads.weight, std=1 / (config.backbone_config.hidden_size + 1) ** 0.5)
         nn.init.zeros_(self.heads.bias)
+        self.post_init()
 
     @classmethod
     def from_backbone(cls, backbone, num_heads: int = 1, pooling: str = "mean",
-                      max_length: int = 256, seed: int = 0):
+                      max_input_tokens: int = 256, seed: int = 0):
         """A reward model on a loaded backbone; heads initialised from ``seed``, so the
         heads of one model differ from each other and from another seed's."""
         config = MultiHeadRewardConfig(backbone_config=backbone.config, num_heads=num_heads,
-                                       pooling=pooling, max_length=max_length)
+                                       pooling=pooling, max_input_tokens=max_input_tokens)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return cls(config, backbone=backbone)

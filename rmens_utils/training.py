@@ -48,7 +48,7 @@ def score(model, tokenizer, prompts: list[str], responses: list[str], batch_size
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", disable=not progress):
         enc = encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size],
-                     model.config.max_length).to(model.device)
+                     model.config.max_input_tokens).to(model.device)
         out.append(model(**enc).float().cpu())
     return torch.cat(out)
 
@@ -91,7 +91,7 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
             idx = idx.tolist()
             enc = encode(tokenizer, [prompts[i] for i in idx] * 2,
                          [chosen[i] for i in idx] + [rejected[i] for i in idx],
-                         model.config.max_length).to(model.device)
+                         model.config.max_input_tokens).to(model.device)
             r = model(**enc)
             r_chosen, r_rejected = r[:len(idx)], r[len(idx):]
             w = weights[idx].to(r.device) if weights is not None else None

@@ -4,19 +4,9 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from rmens_utils import get_config, gold, models
 
-PROMPT = "Explain why the sky looks blue."
-GOOD = ("Sunlight contains all colours. Air molecules scatter short blue wavelengths far more "
-        "than red ones (Rayleigh scattering), so blue light reaches our eyes from every part "
-        "of the sky, which therefore looks blue.")
-BAD = {
-    "off-topic": "Bananas are rich in potassium and make a quick, healthy snack before exercise.",
-    "repetitive": "The sky is blue because the sky is blue because the sky is blue because the "
-                  "sky is blue because the sky is blue.",
-    "padded": GOOD + " " + " ".join(["In addition, it is worth noting that many people have "
-                                     "wondered about this for a very long time indeed."] * 6),
-    "cut off": GOOD[:97],  # mid-word
-    "too short": "Scattering.",
-}
+PROMPT = gold.RUBRIC_EXAMPLES_PROMPT
+GOOD = gold.RUBRIC_EXAMPLES["good"]
+BAD = {k: v for k, v in gold.RUBRIC_EXAMPLES.items() if k != "good"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,34 @@
+import numpy as np
+
+from rmens_utils.labels import label_pairs
+
+
+def test_labels_follow_gold_then_flip_at_the_noise_rate():
+    n = 4000
+    rng = np.random.default_rng(0)
+    gold_a, gold_b = rng.normal(size=n), rng.normal(size=n)
+    a = [f"a{i}" for i in range(n)]
+    b = [f"b{i}" for i in range(n)]
+    df = label_pairs([f"p{i}" for i in range(n)], a, b, gold_a, gold_b, noise=0.25, seed=1)
+    assert abs(df["flipped"].mean() - 0.25) < 0.02
+    clean = ~df["flipped"]
+    assert (df.loc[clean, "gold_chosen"] > df.loc[clean, "gold_rejected"]).all()
+    assert (df.loc[~clean, "gold_chosen"] < df.loc[~clean, "gold_rejected"]).all()
+    # the answers travel with their scores
+    i = 7
+    chosen_is_a = df.loc[i, "chosen"] == a[i]
+    assert df.loc[i, "gold_chosen"] == (gold_a[i] if chosen_is_a else gold_b[i])
+    assert (df["chosen_is_a"] == df["chosen"].str.startswith("a")).all()
+
+
+def test_no_noise_means_no_flips_and_ties_are_split():
+    df = label_pairs(["p"] * 1000, ["x"] * 1000, ["y"] * 1000, np.zeros(1000), np.zeros(1000),
+                     noise=0.0, seed=0)
+    assert not df["flipped"].any()
+    assert 0.4 < (df["chosen"] == "x").mean() < 0.6
+
+
+def test_labelling_is_repeatable():
+    args = (["p"] * 50, ["x"] * 50, ["y"] * 50, np.arange(50.0), np.arange(50.0)[::-1])
+    a, b = label_pairs(*args, noise=0.25, seed=3), label_pairs(*args, noise=0.25, seed=3)
+    assert a.equals(b)

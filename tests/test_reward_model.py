@@ -1,0 +1,84 @@
+import pandas as pd
+import pytest
+import torch
+
+from rmens_utils import get_config, models
+from rmens_utils.reward_model import MultiHeadRewardModel
+from rmens_utils.training import (bootstrap_weights, bradley_terry_loss, encode, score,
+                                  train_reward_model)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return models.load_rm_backbone(get_config("smoke"))
+
+
+def test_bradley_terry_loss_against_hand_values():
+    chosen = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
+    rejected = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    import math
+    sp = lambda x: math.log1p(math.exp(-x))  # noqa: E731  -log sigmoid(x)
+    expected = (sp(1) + sp(2)) / 2 + (sp(0) + sp(-1)) / 2
+    assert bradley_terry_loss(chosen, rejected).item() == pytest.approx(expected, rel=1e-5)
+    w = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # head 0 sees pair 0, head 1 sees pair 1
+    assert bradley_terry_loss(chosen, rejected, w).item() == pytest.approx(sp(1) + sp(-1), rel=1e-5)
+
+
+def test_bootstrap_weights_resample_each_head_differently():
+    w = bootstrap_weights(1000, 3, seed=0)
+    assert w.shape == (1000, 3) and (w.sum(0) == 1000).all()
+    assert not torch.equal(w[:, 0], w[:, 1])
+    assert 0.55 < (w[:, 0] > 0).float().mean() < 0.7  # ~63 % of pairs drawn at least once
+
+
+def test_forward_gives_one_score_per_head_and_heads_differ(backbone):
+    model = MultiHeadRewardModel.from_backbone(backbone[0], num_heads=3, seed=0)
+    enc = encode(backbone[1], ["Say hi.", "Say hi."], ["Hi!", "Hello there."], 64)
+    out = model(**enc)
+    assert out.shape == (2, 3)
+    assert not torch.allclose(out[:, 0], out[:, 1])
+
+
+def test_head_init_depends_on_the_seed_only(backbone):
+    a = MultiHeadRewardModel.from_backbone(backbone[0], 2, seed=1).heads.weight
+    b = MultiHeadRewardModel.from_backbone(backbone[0], 2, seed=1).heads.weight
+    c = MultiHeadRewardModel.from_backbone(backbone[0], 2, seed=2).heads.weight
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_backbone_weights_survive_wrapping(backbone):
+    before = backbone[0].embeddings.word_embeddings.weight.clone()
+    model = MultiHeadRewardModel.from_backbone(backbone[0], 1)
+    assert torch.equal(model.backbone.embeddings.word_embeddings.weight, before)
+
+
+def test_save_and_load_round_trip(backbone, tmp_path):
+    model = MultiHeadRewardModel.from_backbone(backbone[0], num_heads=2, seed=0)
+    model.save_pretrained(tmp_path)
+    again = MultiHeadRewardModel.from_pretrained(tmp_path)
+    assert again.config.num_heads == 2 and again.config.pooling == "mean"
+    prompts, answers = ["What is rain?"], ["Water falling from clouds."]
+    assert torch.allclose(score(model, backbone[1], prompts, answers),
+                          score(again, backbone[1], prompts, answers), atol=1e-5)
+
+
+def test_training_learns_a_simple_preference_in_every_head(backbone):
+    """Chosen answers mention the topic, rejected ones do not: the loss must fall, and
+    every head must be pushed (non-zero gradient) towards ranking them right."""
+    topics = ["rain", "bread", "tides", "volcanoes", "bees", "stars", "coffee", "glass"]
+    pairs = pd.DataFrame({
+        "prompt": [f"Tell me about {t}." for t in topics],
+        "chosen": [f"{t.capitalize()} are a fascinating subject with a long history." for t in topics],
+        "rejected": ["I do not know anything, sorry."] * len(topics)})
+    model = MultiHeadRewardModel.from_backbone(
+        models.load_rm_backbone(get_config("smoke"))[0], num_heads=2, seed=0)
+    tok = backbone[1]
+    heads_before = model.heads.weight.detach().clone()
+    log = train_reward_model(model, tok, pairs, epochs=6, learning_rate=1e-4, batch_size=4,
+                             seed=0, progress=False)
+    assert log["loss"].iloc[-4:].mean() < log["loss"].iloc[:2].mean()
+    moved = (model.heads.weight.detach() - heads_before).abs().sum(1)
+    assert (moved > 0).all()
+    r_c = score(model, tok, list(pairs["prompt"]), list(pairs["chosen"]))
+    r_r = score(model, tok, list(pairs["prompt"]), list(pairs["rejected"]))
+    assert ((r_c > r_r).float().mean(0) >= 0.75).all()
