@@ -41,28 +41,35 @@ def best_of_n_expectation(proxy: np.ndarray, values: np.ndarray, n: int) -> floa
     return float(best_of_n_weights(len(proxy), n) @ np.asarray(values)[order])
 
 
-def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
+def best_of_n_table(df: pd.DataFrame, proxy: str, columns: list[str], ns=None,
                     prompt_col: str = "prompt_id") -> pd.DataFrame:
-    """Best-of-n gold and proxy reward per n, averaged over prompts.
-
-    ``df``: one row per sample with columns ``prompt_col``, ``proxy``, ``gold`` (every
-    prompt has the same number N of samples). Rewards are centred so that the policy
-    itself (n = 1) scores 0. Returns columns ``n, kl, sqrt_kl, proxy, gold``.
-    """
+    """Expected value of each of ``columns`` for the proxy's best-of-n pick, per n,
+    averaged over prompts (uncentred). ``df``: one row per sample; every prompt has the
+    same number N of samples; ``ns`` defaults to the powers of two up to N."""
     groups = [g for _, g in df.groupby(prompt_col, sort=False)]
     N = min(len(g) for g in groups)
     ns = ns if ns is not None else [2 ** k for k in range(int(math.log2(N)) + 1)]
     rows = []
     for n in ns:
-        p = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N], g[proxy].to_numpy()[:N], n)
-                     for g in groups])
-        y = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N], g[gold].to_numpy()[:N], n)
-                     for g in groups])
-        rows.append({"n": n, "proxy": p, "gold": y})
-    out = pd.DataFrame(rows)
+        row = {"n": n}
+        for col in columns:
+            row[col] = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N],
+                                                      g[col].to_numpy(dtype=float)[:N], n)
+                                for g in groups])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
+                    prompt_col: str = "prompt_id") -> pd.DataFrame:
+    """Best-of-n gold and proxy reward per n, averaged over prompts, centred so that the
+    policy itself (n = 1) scores 0. Returns columns ``n, kl, sqrt_kl, proxy, gold``."""
+    out = best_of_n_table(df, proxy, [proxy, gold], ns, prompt_col)
+    out = out.rename(columns={proxy: "proxy", gold: "gold"})
     # best-of-1 is the policy itself: its expected reward is the mean over all samples
-    out["proxy"] -= np.mean([g[proxy].to_numpy()[:N].mean() for g in groups])
-    out["gold"] -= np.mean([g[gold].to_numpy()[:N].mean() for g in groups])
+    base = best_of_n_table(df, proxy, [proxy, gold], [1], prompt_col).iloc[0]
+    out["proxy"] -= base[proxy]
+    out["gold"] -= base[gold]
     out.insert(1, "kl", kl_best_of_n(out["n"]))
     out.insert(2, "sqrt_kl", np.sqrt(out["kl"]))
     return out

@@ -3,7 +3,6 @@ score text, evaluate."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,7 @@ from datasets import load_from_disk
 from scipy.stats import spearmanr
 
 from . import labels
-from .artifacts import (atomic_dir, atomic_write_json, is_complete, require_stage, stage_dir,
-                        write_stage_config)
+from .artifacts import atomic_dir, is_complete, require_stage, stage_dir, write_stage_config
 from .models import load_rm_backbone
 from .reward_model import MultiHeadRewardModel
 from .training import score, train_reward_model
@@ -100,7 +98,3 @@ def pair_accuracy(reward, pairs) -> dict:
 
 def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
-
-
-def save_json(folder, name: str, obj) -> None:
-    atomic_write_json(folder / name, json.loads(json.dumps(obj, default=float)))

@@ -44,3 +44,10 @@ def test_curve_is_centred_on_the_policy_and_proxy_rises():
     assert curve.loc[0, ["proxy", "gold", "kl"]].abs().max() == pytest.approx(0.0, abs=1e-9)
     assert (np.diff(curve["proxy"]) > 0).all()
     np.testing.assert_allclose(curve["sqrt_kl"] ** 2, bon.kl_best_of_n(curve["n"]))
+
+
+def test_table_averages_any_column_of_the_pick():
+    df = pd.DataFrame({"prompt_id": [0, 0, 1, 1], "proxy": [0.0, 1.0, 5.0, 2.0],
+                       "words": [10, 30, 50, 70]})
+    table = bon.best_of_n_table(df, "proxy", ["words"], ns=[1, 2])
+    assert table["words"].tolist() == [40.0, (30 + 50) / 2]

@@ -41,3 +41,26 @@ def test_coverage_uses_the_instruction_not_the_input_text(rubric):
     c = rubric.components(["Summarise this passage about bees.\n\nBees pollinate flowers."],
                           ["Bees matter because they pollinate crops."])
     assert c["coverage"][0] == pytest.approx(1.0)  # the topic is "bee"; task words don't count
+
+
+def test_hub_gold_code_path_on_a_local_stand_in(tmp_path):
+    """The gpu profile's gold loader on a tiny local sequence classifier (no Hub)."""
+    _, tokenizer = models.load_rm_backbone(get_config("smoke"))
+    clf = BertForSequenceClassification(BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=64, num_labels=1))
+    clf.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    hub_gold = gold.HubGold(str(tmp_path), batch_size=2)
+    scores = hub_gold.score([PROMPT] * 3, [GOOD, BAD["off-topic"], BAD["too short"]])
+    assert scores.shape == (3, 1)
+    assert torch.equal(scores, hub_gold.score([PROMPT] * 3, [GOOD, BAD["off-topic"], BAD["too short"]]))
+    assert torch.allclose(scores[:1], hub_gold.score([PROMPT], [GOOD]), atol=1e-5)
+
+
+def test_unreachable_hub_gold_names_the_cpu_profile(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(RuntimeError, match="RMENS_PROFILE=cpu"):
+        gold.HubGold("OpenAssistant/no-such-reward-model-rmens")
