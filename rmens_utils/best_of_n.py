@@ -6,11 +6,20 @@ al. 2021, used by Gao et al. and Coste et al.), rather than by drawing subsets.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.special import gammaln
+
+from . import sft
+from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage_config
+from .data import load_split, prompt_text
+from .gold import load_gold
+from .models import load_sft_policy
+from .sampling import sample_cached
 
 
 def kl_best_of_n(n) -> np.ndarray:
@@ -82,17 +91,6 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
     """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
     gold-scored, cached in ``runs/<profile>/bon_samples`` for every reward model to
     re-score. Columns: ``prompt_id, prompt, sample_idx, text, n_tokens, finished, gold``."""
-    import dataclasses
-
-    import torch
-
-    from . import sft
-    from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage_config
-    from .data import load_split, prompt_text
-    from .gold import load_gold
-    from .models import load_sft_policy
-    from .sampling import sample_cached
-
     params = {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
               "sample_dtype": cfg.sample_dtype, "bon": dataclasses.asdict(cfg.bon),
               "generation": dataclasses.asdict(cfg.labels.generation)}

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .artifacts import atomic_dir
 from .models import format_prompt
 
 TOP_K = 64  # candidates kept before the top-p cut; see GumbelTopPSampler
@@ -133,10 +135,6 @@ def sample_cached(model, tokenizer, user_texts: list[str], n: int, gen, seed: in
     shared prompt cache (:func:`sample_one_prompt`). Returns columns
     ``prompt_idx, sample_idx`` plus those of :func:`sample`.
     """
-    from pathlib import Path
-
-    from .artifacts import atomic_dir
-
     folder = Path(folder)
     jobs = [(p, s) for p in range(len(user_texts)) for s in range(n)]
     size = n if n >= 8 else chunk_size
