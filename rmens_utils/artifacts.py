@@ -18,6 +18,7 @@ STAGE_NOTEBOOKS = {
     "sft": "01_sft.ipynb",
     "labels": "02_gold_labels.ipynb",
     "rm_single": "03_proxy_reward_model.ipynb",
+    "bon_samples": "03_proxy_reward_model.ipynb",
     "rm_ensemble": "04_full_ensemble.ipynb",
     "rm_multihead": "05_multihead_reward_model.ipynb",
 }
@@ -109,7 +110,7 @@ def require_stage(profile: str, stage: str) -> Path:
     """The folder of a finished input stage, or an error naming the notebook to run."""
     folder = stage_dir(profile, stage)
     if not (folder / CONFIG_FILE).is_file():
-        notebook = STAGE_NOTEBOOKS.get(stage, f"the notebook that makes '{stage}'")
+        notebook = STAGE_NOTEBOOKS.get(stage.split("/")[0], f"the notebook that makes '{stage}'")
         raise MissingArtifactError(
             f"No '{stage}' artifact for profile '{profile}' at {folder}. "
             f"Run notebooks/{notebook} first (with RMENS_PROFILE={profile})."

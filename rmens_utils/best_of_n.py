@@ -84,16 +84,27 @@ def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
     return out
 
 
+def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> pd.DataFrame:
+    """:func:`best_of_n_curve` for each proxy column, stacked, with a ``reward_model``
+    column naming it (ready for ``plotting.plot_best_of_n``)."""
+    return pd.concat([best_of_n_curve(df, p, gold).assign(reward_model=p) for p in proxies],
+                     ignore_index=True)
+
+
 STAGE = "bon_samples"
+
+
+def stage_params(cfg) -> dict:
+    return {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+            "sample_dtype": cfg.sample_dtype, "bon": dataclasses.asdict(cfg.bon),
+            "generation": dataclasses.asdict(cfg.labels.generation)}
 
 
 def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
     """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
     gold-scored, cached in ``runs/<profile>/bon_samples`` for every reward model to
     re-score. Columns: ``prompt_id, prompt, sample_idx, text, n_tokens, finished, gold``."""
-    params = {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
-              "sample_dtype": cfg.sample_dtype, "bon": dataclasses.asdict(cfg.bon),
-              "generation": dataclasses.asdict(cfg.labels.generation)}
+    params = stage_params(cfg)
     folder = stage_dir(cfg.profile, STAGE)
     if is_complete(cfg.profile, STAGE, params) and not force:
         print(f"best-of-n samples for these settings exist: {folder}")
@@ -112,3 +123,21 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
         df.to_parquet(tmp / "samples.parquet", index=False)
         write_stage_config(tmp, params)
     return df
+
+
+def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:
+    """``reward.score`` of every cached best-of-n sample, ``(len(samples), k)``, itself
+    cached in ``runs/<profile>/bon_scores/<name>`` and re-made only when the samples or
+    the reward model (its ``params``) change. Notebooks 04–05 compare many models on
+    the same samples without re-scoring them each time."""
+    stage = f"bon_scores/{name}"
+    params = {"samples": stage_params(cfg), "reward": reward.params}
+    folder = stage_dir(cfg.profile, stage)
+    if is_complete(cfg.profile, stage, params):
+        return np.load(folder / "scores.npy")
+    scores = reward.score(samples["prompt"].tolist(), samples["text"].tolist(),
+                          progress=True).numpy()
+    with atomic_dir(folder) as tmp:
+        np.save(tmp / "scores.npy", scores)
+        write_stage_config(tmp, params)
+    return scores

@@ -162,6 +162,17 @@ class RubricGold:
         return total.unsqueeze(-1)
 
 
+def answer_features(gold, prompts: list[str], responses: list[str]):
+    """What each answer is like: its length in words and, when the gold is the rubric,
+    every rubric term. One row per answer; for asking *what* an optimiser picks."""
+    import pandas as pd
+
+    df = pd.DataFrame({"words": [len(words(r)) for r in responses]})
+    if isinstance(gold, RubricGold):
+        df = df.join(gold.table(prompts, responses).drop(columns="gold"))
+    return df
+
+
 class HubGold:
     """A trained reward model from the Hub as gold (``gpu``): any sequence classifier
     with one output, given the prompt and response as a text pair or a chat."""

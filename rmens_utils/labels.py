@@ -92,3 +92,23 @@ def run_labelling(cfg, force: bool = False):
         data.save_to_disk(str(tmp / "pairs"))
         write_stage_config(tmp, params)
     return data
+
+
+def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:
+    """Summary of labelled pairs (a ``pandas`` view of the data set): size, realised flip
+    rate, near-ties, completion and length of the answers."""
+    gap = (df["gold_chosen"] - df["gold_rejected"]).abs()
+    answers = pd.concat([df["chosen"], df["rejected"]])
+    finished = pd.concat([df["finished_chosen"], df["finished_rejected"]])
+    better = np.where(df["flipped"], df["rejected"], df["chosen"])  # by gold, before flips
+    worse = np.where(df["flipped"], df["chosen"], df["rejected"])
+    n_words = lambda xs: pd.Series(xs).str.split().str.len().to_numpy()  # noqa: E731
+    return pd.Series({
+        "pairs": len(df),
+        "realised flip rate": df["flipped"].mean(),
+        f"pairs within {tie} of a gold tie": (gap < tie).mean(),
+        "mean gold gap within a pair": gap.mean(),
+        "answers finished (EOS) within the budget": finished.mean(),
+        "mean answer length (words)": answers.str.split().str.len().mean(),
+        "gold-better answer is the longer one": (n_words(better) > n_words(worse)).mean(),
+    }).round(3)

@@ -51,13 +51,19 @@ def plot_label_data(pairs: pd.DataFrame):
 
 
 def plot_reward_training(log: pd.DataFrame, window: int = 10):
-    """Bradley–Terry loss and batch accuracy per step (rolling means)."""
+    """Bradley–Terry loss and batch accuracy per step (rolling means); one line per
+    ensemble member when ``log`` has a ``member`` column (loss: mean over heads)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, col, label in ((axes[0], "loss", "Bradley–Terry loss (nats/pair)"),
                            (axes[1], "accuracy", "agreement with the noisy labels")):
-        ax.plot(log["step"], log[col], alpha=0.3, label="per batch")
-        ax.plot(log["step"], log[col].rolling(window, min_periods=1).mean(),
-                label=f"mean of {window} batches")
+        if "member" in log:
+            for m, part in log.groupby("member"):
+                ax.plot(part["step"], part[col].rolling(window, min_periods=1).mean(),
+                        label=f"member {m}, mean of {window} batches")
+        else:
+            ax.plot(log["step"], log[col], alpha=0.3, label="per batch")
+            ax.plot(log["step"], log[col].rolling(window, min_periods=1).mean(),
+                    label=f"mean of {window} batches")
         ax.set(xlabel="optimiser step", ylabel=label)
         ax.legend()
     axes[0].set_title("Training loss of the proxy reward model")
@@ -81,5 +87,23 @@ def plot_best_of_n(curves: pd.DataFrame, x: str = "kl", title: str | None = None
                          xytext=(0, -12), ha="center", fontsize=8, color="grey")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+COST_COLUMNS = ("parameters", "training seconds per epoch", "peak memory (MB)",
+                "scoring seconds per 1000 pairs")
+
+
+def plot_cost(table: pd.DataFrame):
+    """Each cost column of :func:`rmens_utils.cost.sweep` against k, one line per kind."""
+    fig, axes = plt.subplots(1, len(COST_COLUMNS), figsize=(16, 3.8))
+    data = table[table["kind"] != "single"]
+    for ax, col in zip(axes, COST_COLUMNS):
+        sns.lineplot(data=data, x="k", y=col, hue="kind", marker="o", ax=ax,
+                     legend=ax is axes[0])
+        ax.set(xlabel="k (heads or members)", ylabel=col, ylim=(0, None),
+               xticks=sorted(data["k"].unique()))
+    fig.suptitle("Cost of a multi-head reward model and a full ensemble against k")
     fig.tight_layout()
     return fig

@@ -15,13 +15,18 @@ class MultiHeadRewardConfig(PretrainedConfig):
     model_type = "rmens_multihead_reward"
 
     def __init__(self, backbone_config=None, num_heads: int = 1, pooling: str = "mean",
-                 max_input_tokens: int = 256, **kwargs):
+                 max_input_tokens: int = 256, reward_mean=None, reward_std=None, **kwargs):
         if isinstance(backbone_config, dict):
             backbone_config = AutoConfig.for_model(**backbone_config)
         self.backbone_config = backbone_config
         self.num_heads = num_heads
         self.pooling = pooling  # "mean" for encoders (MiniLM), "last" for decoders (Pythia)
         self.max_input_tokens = max_input_tokens  # (prompt, response) tokens read
+        # Per-head standardisation, set after training (see ``standardise``); until then
+        # the identity. Bradley–Terry fixes neither offset nor scale of a head, and min
+        # or UWO over heads are only meaningful on a common scale.
+        self.reward_mean = reward_mean or [0.0] * num_heads
+        self.reward_std = reward_std or [1.0] * num_heads
         super().__init__(**kwargs)
 
     def to_dict(self):
@@ -74,7 +79,19 @@ class MultiHeadRewardModel(PreTrainedModel):
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
                                **extra).last_hidden_state
-        return self.heads(self.pool(hidden, attention_mask))
+        raw = self.heads(self.pool(hidden, attention_mask))
+        mean, std = (torch.tensor(v, device=raw.device) for v in
+                     (self.config.reward_mean, self.config.reward_std))
+        return (raw - mean) / std
+
+    def standardise(self, scores: torch.Tensor) -> None:
+        """Make each head score mean 0, sd 1 on the responses that gave ``scores``
+        (``(n, k)``, produced by this model before the call)."""
+        mean = torch.tensor(self.config.reward_mean)
+        std = torch.tensor(self.config.reward_std)
+        raw = scores * std + mean
+        self.config.reward_mean = raw.mean(0).tolist()
+        self.config.reward_std = raw.std(0).clamp(min=1e-6).tolist()
 
 
 AutoConfig.register(MultiHeadRewardConfig.model_type, MultiHeadRewardConfig)

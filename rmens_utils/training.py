@@ -29,10 +29,15 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
     return ((nll * weights).sum(0) / weights.sum(0).clamp(min=1)).sum()
 
 
+def reads_text_pairs(tokenizer) -> bool:
+    """BERT-style encoders (MiniLM) take (prompt, response) as a [SEP]-joined pair."""
+    return tokenizer.chat_template is None and tokenizer.sep_token is not None
+
+
 def encode(tokenizer, prompts: list[str], responses: list[str], max_length: int):
     """Tokenise (prompt, response) pairs the way the reward model reads them."""
     tokenizer.padding_side = "right"
-    if tokenizer.chat_template is None and tokenizer.sep_token is not None:  # BERT-style
+    if reads_text_pairs(tokenizer):
         return tokenizer(prompts, responses, padding=True, truncation=True,
                          max_length=max_length, return_tensors="pt")
     texts = [f"{p}\n\n{r}" for p, r in zip(prompts, responses)]  # decoders: one text
@@ -45,12 +50,14 @@ def score(model, tokenizer, prompts: list[str], responses: list[str], batch_size
           progress: bool = False) -> torch.Tensor:
     """Rewards of a :class:`MultiHeadRewardModel`, ``(len(prompts), k)``, on CPU."""
     model.eval()
-    out = []
+    order = np.argsort([-len(p) - len(r) for p, r in zip(prompts, responses)], kind="stable")
+    out = torch.empty(len(prompts), model.config.num_heads)
     for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", disable=not progress):
-        enc = encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size],
+        idx = order[i:i + batch_size]  # similar lengths together: little padding
+        enc = encode(tokenizer, [prompts[j] for j in idx], [responses[j] for j in idx],
                      model.config.max_input_tokens).to(model.device)
-        out.append(model(**enc).float().cpu())
-    return torch.cat(out)
+        out[torch.as_tensor(idx)] = model(**enc).float().cpu()
+    return out
 
 
 def bootstrap_weights(n_pairs: int, k: int, seed: int) -> torch.Tensor:
@@ -61,13 +68,32 @@ def bootstrap_weights(n_pairs: int, k: int, seed: int) -> torch.Tensor:
     return torch.tensor(counts, dtype=torch.float32)
 
 
+def length_grouped_batches(lengths, batch_size: int, generator: torch.Generator,
+                           group: int = 16) -> list[list[int]]:
+    """Random batches of similar-length items (one epoch; an incomplete last batch is
+    dropped). Shuffle, cut into groups of ``group`` batches, sort each group by length,
+    split it into batches, shuffle the batches. Padding to the longest item of a batch
+    then wastes little compute; this is transformers' ``group_by_length`` idea."""
+    lengths = torch.as_tensor(lengths)
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for chunk in order.split(batch_size * group):
+        chunk = chunk[lengths[chunk].argsort(descending=True, stable=True)]
+        batches += [b.tolist() for b in chunk.split(batch_size) if len(b) == batch_size]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
 def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate: float,
                        batch_size: int, seed: int, bootstrap: bool = False,
-                       freeze_backbone: bool = False, progress: bool = True) -> pd.DataFrame:
+                       freeze_backbone: bool = False, bf16: bool = False,
+                       progress: bool = True) -> pd.DataFrame:
     """Train ``model`` in place on ``pairs`` (columns ``prompt, chosen, rejected``) with the
     Bradley–Terry loss per head, summed. Returns a log: one row per step with
     ``step, epoch, loss, accuracy`` (per-batch agreement with the labels, mean over heads)
     and ``seconds``.
+
+    ``bf16`` runs the forward pass under bfloat16 autocast (weights and optimiser stay
+    float32): ~1.6x faster on CPUs with bf16 matrix units.
     """
     generator = torch.Generator().manual_seed(seed)
     k = model.config.num_heads
@@ -81,18 +107,19 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up 10 %, then linear decay
         optimizer, lambda s: min((s + 1) / max(1, total // 10), (total - s) / (total * 0.9)))
     prompts, chosen, rejected = list(pairs["prompt"]), list(pairs["chosen"]), list(pairs["rejected"])
+    n_chars = [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected)]
     log, step, start = [], 0, time.perf_counter()
     model.train()
     bar = tqdm(total=total, desc="reward model", disable=not progress)
     while step < total:
-        for idx in torch.randperm(len(pairs), generator=generator).split(batch_size):
-            if step >= total or len(idx) < batch_size:
+        for idx in length_grouped_batches(n_chars, batch_size, generator):
+            if step >= total:
                 break
-            idx = idx.tolist()
             enc = encode(tokenizer, [prompts[i] for i in idx] * 2,
                          [chosen[i] for i in idx] + [rejected[i] for i in idx],
                          model.config.max_input_tokens).to(model.device)
-            r = model(**enc)
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+                r = model(**enc).float()
             r_chosen, r_rejected = r[:len(idx)], r[len(idx):]
             w = weights[idx].to(r.device) if weights is not None else None
             loss = bradley_terry_loss(r_chosen, r_rejected, w)

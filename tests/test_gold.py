@@ -64,3 +64,11 @@ def test_unreachable_hub_gold_names_the_cpu_profile(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(RuntimeError, match="RMENS_PROFILE=cpu"):
         gold.HubGold("OpenAssistant/no-such-reward-model-rmens")
+
+
+def test_answer_features_give_length_and_rubric_terms(rubric):
+    df = gold.answer_features(rubric, ["Name a fruit."] * 2, ["An apple.", "Pears are sweet fruit."])
+    assert list(df["words"]) == [2, 4]
+    assert {"relevance", "coverage", "information", "repetition", "length", "complete"} <= set(df)
+    assert "gold" not in df
+    assert list(gold.answer_features(object(), ["p"], ["one two three"]).columns) == ["words"]

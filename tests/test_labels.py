@@ -32,3 +32,24 @@ def test_labelling_is_repeatable():
     args = (["p"] * 50, ["x"] * 50, ["y"] * 50, np.arange(50.0), np.arange(50.0)[::-1])
     a, b = label_pairs(*args, noise=0.25, seed=3), label_pairs(*args, noise=0.25, seed=3)
     assert a.equals(b)
+
+
+def test_label_stats_against_hand_values():
+    import pandas as pd
+
+    from rmens_utils.labels import label_stats
+    df = pd.DataFrame({
+        "chosen": ["a b c", "a", "a b", "a b c d"],
+        "rejected": ["a", "a b", "a b c", "a"],
+        "gold_chosen": [1.0, 0.0, 2.0, 1.05],
+        "gold_rejected": [0.0, 1.0, 1.0, 1.0],
+        "flipped": [False, True, False, False],
+        "finished_chosen": [True, True, False, False],
+        "finished_rejected": [True, False, False, False]})
+    s = label_stats(df)
+    assert s["pairs"] == 4 and s["realised flip rate"] == 0.25
+    assert s["pairs within 0.1 of a gold tie"] == 0.25  # only the last pair (gap 0.05)
+    assert s["answers finished (EOS) within the budget"] == 0.375
+    assert s["mean answer length (words)"] == 2.125  # 17 words in 8 answers
+    # gold-better answers: "a b c", "a b" (flipped), "a b", "a b c d" → longer in 3 of 4
+    assert s["gold-better answer is the longer one"] == 0.75

@@ -1,11 +1,17 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from rmens_utils import get_config, models
 from rmens_utils.reward_model import MultiHeadRewardModel
-from rmens_utils.training import (bootstrap_weights, bradley_terry_loss, encode, score,
-                                  train_reward_model)
+from rmens_utils.training import (
+    bootstrap_weights,
+    bradley_terry_loss,
+    encode,
+    score,
+    train_reward_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +88,56 @@ def test_training_learns_a_simple_preference_in_every_head(backbone):
     r_c = score(model, tok, list(pairs["prompt"]), list(pairs["chosen"]))
     r_r = score(model, tok, list(pairs["prompt"]), list(pairs["rejected"]))
     assert ((r_c > r_r).float().mean(0) >= 0.75).all()
+    assert not torch.allclose(model.heads.weight[0], model.heads.weight[1])  # heads differ
+
+
+def test_length_grouped_batches_cover_each_item_once_with_similar_lengths():
+    from rmens_utils.training import length_grouped_batches
+    lengths = torch.randint(10, 500, (1000,))
+    batches = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(0), group=4)
+    flat = [i for b in batches for i in b]
+    assert len(flat) == len(set(flat)) == 1000 and all(len(b) == 8 for b in batches)
+    spread = sum(lengths[b].max() - lengths[b].min() for b in batches) / len(batches)
+    assert spread < 0.25 * (lengths.max() - lengths.min())  # random batches: ~0.8
+    again = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(0), group=4)
+    assert again == batches and batches[:5] != sorted(batches[:5])
+
+
+def test_standardise_makes_each_head_mean_zero_sd_one_and_survives_saving(backbone, tmp_path):
+    model = MultiHeadRewardModel.from_backbone(backbone[0], num_heads=2, seed=0)
+    prompts = ["Say hi.", "Name a colour.", "What is rain?", "Count to three."]
+    answers = ["Hi!", "Blue.", "Water falling from clouds.", "One, two, three."]
+    model.standardise(score(model, backbone[1], prompts, answers))
+    model.standardise(score(model, backbone[1], prompts, answers))  # idempotent
+    after = score(model, backbone[1], prompts, answers)
+    assert torch.allclose(after.mean(0), torch.zeros(2), atol=1e-4)
+    assert torch.allclose(after.std(0), torch.ones(2), atol=1e-4)
+    model.save_pretrained(tmp_path)
+    again = MultiHeadRewardModel.from_pretrained(tmp_path)
+    assert torch.allclose(score(again, backbone[1], prompts, answers), after, atol=1e-5)
+
+
+def test_ensemble_scores_one_column_per_member(backbone):
+    from rmens_utils.proxy import EnsembleReward, ProxyReward
+    members = [ProxyReward(MultiHeadRewardModel.from_backbone(backbone[0], k, seed=s), backbone[1])
+               for k, s in [(1, 1), (2, 2)]]
+    out = EnsembleReward(members).score(["Say hi."] * 3, ["Hi!", "Hello.", "Go away."])
+    assert out.shape == (3, 3) and EnsembleReward(members).num_members == 3
+    assert torch.allclose(out[:, :1], members[0].score(["Say hi."] * 3, ["Hi!", "Hello.", "Go away."]))
+
+
+def test_accuracy_table_and_disagreement_against_hand_values():
+    from rmens_utils.proxy import accuracy_table, disagreement
+    chosen = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 0.0]])
+    rejected = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    agrees = chosen > rejected
+    acc = {"chosen": chosen, "rejected": rejected, "noisy": agrees.mean(0)}
+    flipped = np.array([False, False, True])  # the third label was flipped: gold agrees with r
+    acc["clean"] = (agrees != flipped[:, None]).mean(0)
+    table = accuracy_table(acc, flipped, member="head")
+    assert list(table.index) == ["head 0", "head 1", "mean", "min", "max", "uwo"]
+    assert table.loc["head 1", "accuracy vs noisy labels"] == pytest.approx(1 / 3)
+    assert table.loc["head 1", "accuracy vs clean labels"] == pytest.approx(2 / 3)
+    assert table.loc["min", "accuracy vs noisy labels"] == pytest.approx(1 / 3)  # -1 < 0
+    assert table.loc["max", "accuracy vs clean labels"] == pytest.approx(1.0)
+    assert disagreement(acc) == pytest.approx(1 / 3)

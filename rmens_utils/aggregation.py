@@ -1,0 +1,52 @@
+"""Aggregations of k reward estimates into one: ``(batch, k)`` in, ``(batch,)`` out.
+
+The same functions serve a full ensemble (k members) and a multi-head model (k heads).
+``min`` is Coste et al.'s worst-case optimisation (WCO) and the aggregation of Ahmed et
+al.; ``uwo`` is Coste et al.'s uncertainty-weighted optimisation, mean − λ·variance
+(they use λ = 0.5 for best-of-n and 0.1 for PPO). The variance is the population
+variance over the k estimates (divide by k).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BON_UWO_LAMBDA = 0.5
+PPO_UWO_LAMBDA = 0.1
+
+
+def _as_tensor(scores) -> torch.Tensor:
+    scores = torch.as_tensor(np.asarray(scores) if not torch.is_tensor(scores) else scores)
+    if scores.ndim != 2:
+        raise ValueError(f"expected rewards of shape (batch, k), got {tuple(scores.shape)}")
+    return scores.float()
+
+
+def mean_reward(scores) -> torch.Tensor:
+    return _as_tensor(scores).mean(1)
+
+
+def min_reward(scores) -> torch.Tensor:
+    """Worst case over members/heads (WCO): the pessimistic aggregation."""
+    return _as_tensor(scores).min(1).values
+
+
+def max_reward(scores) -> torch.Tensor:
+    """Best case: the optimistic aggregation, a foil for min."""
+    return _as_tensor(scores).max(1).values
+
+
+def uwo_reward(scores, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
+    """Uncertainty-weighted: mean − λ·variance over members/heads."""
+    scores = _as_tensor(scores)
+    return scores.mean(1) - lam * scores.var(1, unbiased=False)
+
+
+AGGREGATIONS = {"mean": mean_reward, "min": min_reward, "max": max_reward, "uwo": uwo_reward}
+
+
+def aggregate(scores, name: str, **kwargs) -> torch.Tensor:
+    """``aggregate(scores, "min")``: the aggregation called ``name``."""
+    if name not in AGGREGATIONS:
+        raise ValueError(f"Unknown aggregation {name!r}. Valid: {', '.join(AGGREGATIONS)}.")
+    return AGGREGATIONS[name](scores, **kwargs)

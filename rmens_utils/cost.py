@@ -1,0 +1,99 @@
+"""What a reward model costs: parameters, training time, peak memory, scoring time.
+
+A full ensemble of k members costs k·(M + L) parameters and k training runs; a
+multi-head model M + k·L and one run (M: backbone, L: hidden size + 1). Here it is
+measured. Each measurement runs in a fresh process, so its peak memory (the process's
+maximum resident set size) belongs to that model kind alone; every kind trains on the
+same pairs with the same settings.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import pandas as pd
+
+KINDS = ("single", "multi-head", "full ensemble")
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> dict:
+    """Runs in a child process: build, train ``steps`` steps, score ``score_pairs``."""
+    from .config import get_config
+    from .models import count_parameters
+    from .proxy import EnsembleReward, ProxyReward, load_labels, new_reward_model
+    from .training import train_reward_model
+
+    cfg = get_config(profile)
+    pairs = load_labels(cfg)["train"]
+    train = pairs.select(range(min(len(pairs), steps * cfg.rm.batch_size)))
+    n_models, heads = (k, 1) if kind == "full ensemble" else (1, k)
+    baseline = peak_memory_mb()
+    members, train_seconds = [], 0.0  # seconds per step, summed over models
+    for i in range(n_models):
+        model, tokenizer = new_reward_model(cfg, heads, seed=cfg.seed + i)
+        log = train_reward_model(model, tokenizer, train, epochs=1,
+                                 learning_rate=cfg.rm.learning_rate,
+                                 batch_size=cfg.rm.batch_size, seed=cfg.seed + i,
+                                 bf16=cfg.rm.bf16, progress=False)
+        # time per step without the first one (it pays for one-off kernel set-up)
+        seconds = log["seconds"].to_numpy()
+        train_seconds += (seconds[-1] - seconds[0]) / (len(seconds) - 1) if len(seconds) > 1 \
+            else seconds[0]
+        members.append(ProxyReward(model, tokenizer))
+    reward = EnsembleReward(members) if kind == "full ensemble" else members[0]
+    scored = pairs.select(range(min(len(pairs), score_pairs)))
+    start = time.perf_counter()
+    reward.score(list(scored["prompt"]) * 2, list(scored["chosen"]) + list(scored["rejected"]))
+    score_seconds = time.perf_counter() - start
+    steps_per_epoch = len(pairs) // cfg.rm.batch_size
+    return {
+        "kind": kind, "k": k,
+        "parameters": sum(count_parameters(m.model) for m in members),
+        "training seconds per epoch": train_seconds * steps_per_epoch,
+        "peak memory (MB)": peak_memory_mb(),
+        "peak memory above baseline (MB)": peak_memory_mb() - baseline,
+        "scoring seconds per 1000 pairs": score_seconds / len(scored) * 1000,
+    }
+
+
+def measure(profile: str, kind: str, k: int, steps: int = 8, score_pairs: int = 200) -> dict:
+    """Cost of one reward model of ``kind`` (see ``KINDS``) with ``k`` heads or members,
+    measured in a fresh process: training time of ``steps`` steps scaled to one epoch,
+    peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}. Valid: {', '.join(KINDS)}.")
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measure, profile, kind, k, steps, score_pairs).result()
+
+
+def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int = 8, score_pairs: int = 200,
+          progress: bool = True) -> pd.DataFrame:
+    """:func:`measure` for the single RM once, then for the multi-head model and the full
+    ensemble at every k > 1; the single RM stands for k = 1 of both."""
+    def run(kind, k):
+        row = measure(profile, kind, k, steps, score_pairs)
+        if progress:
+            print(f"{kind:>13} k={k}: {row['training seconds per epoch']:.0f} s/epoch, "
+                  f"{row['peak memory (MB)']:.0f} MB", flush=True)
+        return row
+
+    single = run("single", 1)
+    rows = [single] + [{**single, "kind": kind} for kind in KINDS[1:]]
+    rows += [run(kind, k) for kind in KINDS[1:] for k in ks if k > 1]
+    return pd.DataFrame(rows)
+
+
+def ratios(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Multi-head over full ensemble and over single, for every cost column, at ``k``."""
+    by = table.set_index(["kind", "k"])
+    single = by.loc[("single", 1)]
+    mh, fe = by.loc[("multi-head", k)], by.loc[("full ensemble", k)]
+    return pd.DataFrame({f"multi-head / full ensemble (k={k})": mh / fe,
+                         f"multi-head (k={k}) / single": mh / single}).round(3)

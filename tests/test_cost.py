@@ -1,0 +1,49 @@
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from datasets import Dataset, DatasetDict
+
+from rmens_utils import cost
+from rmens_utils.artifacts import stage_dir, write_stage_config
+
+
+@pytest.fixture
+def labelled_pairs(tmp_path, monkeypatch):
+    """A tiny stand-in for notebook 02's labels under a temporary repository root."""
+    monkeypatch.setenv("RMENS_ROOT", str(tmp_path))
+    n = 16
+    rows = {"prompt": [f"Tell me about topic {i}." for i in range(n)],
+            "chosen": [f"Topic {i} is interesting for many reasons." for i in range(n)],
+            "rejected": ["No."] * n, "flipped": [False] * n}
+    folder = stage_dir("smoke", "labels")
+    DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)}
+                ).save_to_disk(str(folder / "pairs"))
+    write_stage_config(folder, {})
+
+
+def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):
+    path = Path(__file__).parent.parent / "benchmarks" / "reward_model_cost.py"
+    spec = importlib.util.spec_from_file_location("reward_model_cost", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    table = bench.main(["--profile", "smoke", "--ks", "1", "3", "--steps", "2",
+                        "--score-pairs", "4", "--out", str(tmp_path / "out")])
+    assert (tmp_path / "out" / "cost_smoke.png").is_file()
+    saved = pd.read_csv(tmp_path / "out" / "cost_smoke.csv")
+    assert len(saved) == len(table) == 5  # single; k=1 of both kinds; k=3 of both kinds
+    by = saved.set_index(["kind", "k"])
+    hidden = 384  # MiniLM: a head is hidden + 1 parameters
+    single = by.loc[("single", 1), "parameters"]
+    assert by.loc[("multi-head", 3), "parameters"] == single + 2 * (hidden + 1)
+    assert by.loc[("full ensemble", 3), "parameters"] == 3 * single
+    assert (saved["training seconds per epoch"] > 0).all()
+    assert (saved["peak memory (MB)"] > 100).all()
+    r = cost.ratios(saved, 3)
+    assert r.loc["parameters"].iloc[0] == pytest.approx((single + 770) / (3 * single), abs=1e-3)
+
+
+def test_unknown_kind_is_named():
+    with pytest.raises(ValueError, match="Valid: single, multi-head, full ensemble"):
+        cost.measure("smoke", "lora ensemble", 3)
