@@ -84,6 +84,30 @@ def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
     return out
 
 
+def fit_gao(curve: pd.DataFrame, column: str = "gold") -> dict:
+    """Least-squares fit of Gao et al.'s best-of-n law R(d) = d·(α − β·d), d = √KL, to a
+    :func:`best_of_n_curve` column. With β > 0 the curve peaks at d* = α / (2β), i.e.
+    KL* = d*², with R(d*) = α² / (4β); ``peak_kl`` is ``inf`` when β ≤ 0."""
+    d = curve["sqrt_kl"].to_numpy()
+    (alpha, beta), *_ = np.linalg.lstsq(np.stack([d, -d ** 2], 1), curve[column].to_numpy(),
+                                        rcond=None)
+    peak_d = alpha / (2 * beta) if beta > 0 else np.inf
+    return {"alpha": float(alpha), "beta": float(beta), "peak_kl": float(peak_d ** 2),
+            "peak_n": float(peak_n(peak_d ** 2)) if np.isfinite(peak_d) else np.inf,
+            "peak_reward": float(alpha ** 2 / (4 * beta)) if beta > 0 else np.inf}
+
+
+def peak_n(kl: float) -> float:
+    """The n whose best-of-n KL, log n − (n − 1)/n, equals ``kl`` (solved numerically)."""
+    lo, hi = 1.0, 2.0
+    while kl_best_of_n(hi) < kl:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kl_best_of_n(mid) < kl else (lo, mid)
+    return (lo + hi) / 2
+
+
 def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> pd.DataFrame:
     """:func:`best_of_n_curve` for each proxy column, stacked, with a ``reward_model``
     column naming it (ready for ``plotting.plot_best_of_n``)."""

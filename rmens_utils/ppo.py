@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import format_prompt
+from .sampling import answer_rows, generation_kwargs
+
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
@@ -138,3 +141,23 @@ def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
                 stats[key] += value.item()
             updates += 1
     return {k: v / updates for k, v in stats.items()}
+
+
+@torch.no_grad()
+def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> dict:
+    """One sampled response per prompt (``gen``: a ``GenerationConfig``; use top_p = 1
+    so that the samples come from π itself). Returns ``input_ids, attention_mask``
+    (left-padded prompt + response), ``mask`` (response tokens up to and including the
+    first EOS), ``n_prompt``, and ``text, n_tokens, finished`` per response."""
+    model.eval()
+    tokenizer.padding_side = "left"
+    enc = tokenizer([format_prompt(tokenizer, t) for t in user_texts], return_tensors="pt",
+                    padding=True, add_special_tokens=False).to(model.policy.device)
+    out = model.policy.generate(**enc, **generation_kwargs(gen, tokenizer))
+    n_prompt = enc["input_ids"].shape[1]
+    is_eos = (out[:, n_prompt:] == tokenizer.eos_token_id).long()
+    mask = ((is_eos.cumsum(1) - is_eos) == 0).float()  # no EOS before this position
+    rows = answer_rows(out[:, n_prompt:], tokenizer)
+    return {"input_ids": out, "mask": mask, "n_prompt": n_prompt,
+            "attention_mask": torch.cat([enc["attention_mask"], mask.long()], 1),
+            **{key: [r[key] for r in rows] for key in ("text", "n_tokens", "finished")}}

@@ -28,6 +28,9 @@ class GumbelTopPSampler:
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
 
     def __call__(self, input_ids, scores: torch.Tensor) -> torch.Tensor:
+        if self.top_p >= 1.0:  # plain sampling at temperature T over the whole vocabulary
+            scores = scores.float() / self.temperature
+            return scores - torch.log(-torch.log(torch.rand_like(scores).clamp(1e-10, 1.0)))
         top, idx = (scores.float() / self.temperature).topk(self.top_k, dim=-1)  # sorted
         probs = top.softmax(-1)
         outside = probs.cumsum(-1) - probs >= self.top_p  # mass before this token ≥ p

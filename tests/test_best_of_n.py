@@ -51,3 +51,17 @@ def test_table_averages_any_column_of_the_pick():
                        "words": [10, 30, 50, 70]})
     table = bon.best_of_n_table(df, "proxy", ["words"], ns=[1, 2])
     assert table["words"].tolist() == [40.0, (30 + 50) / 2]
+
+
+def test_gao_fit_recovers_a_known_peak():
+    from rmens_utils.best_of_n import fit_gao, kl_best_of_n, peak_n
+    n = np.array([1, 2, 4, 8, 16, 32, 64])
+    d = np.sqrt(kl_best_of_n(n))
+    curve = pd.DataFrame({"sqrt_kl": d, "gold": d * (0.4 - 0.1 * d)})
+    fit = fit_gao(curve)
+    assert fit["alpha"] == pytest.approx(0.4) and fit["beta"] == pytest.approx(0.1)
+    assert fit["peak_kl"] == pytest.approx(4.0) and fit["peak_reward"] == pytest.approx(0.4)
+    assert kl_best_of_n(fit["peak_n"]) == pytest.approx(4.0)
+    assert peak_n(kl_best_of_n(64)) == pytest.approx(64)
+    rising = fit_gao(pd.DataFrame({"sqrt_kl": d, "gold": d + 0.1 * d ** 2}))
+    assert rising["peak_kl"] == np.inf

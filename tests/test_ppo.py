@@ -91,3 +91,25 @@ def test_left_padding_does_not_change_the_response_log_probs():
         a, _, _ = model(ids, torch.ones_like(ids), n_prompt=3)
         b, _, _ = model(padded, torch.tensor([[0, 1, 1, 1, 1, 1]]), n_prompt=4)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_rollout_masks_the_response_up_to_the_first_eos():
+    from rmens_utils import get_config, models
+    from rmens_utils.config import GenerationConfig
+    from rmens_utils.ppo import rollout
+
+    policy, tok = models.load_policy(get_config("smoke"))
+    model = PolicyWithValue(policy)
+    torch.manual_seed(0)
+    gen = GenerationConfig(max_new_tokens=24, temperature=1.0, top_p=1.0, batch_size=4)
+    out = rollout(model, tok, ["Say yes.", "Name one colour.", "Write a long story about a cat."], gen)
+    response = out["input_ids"][:, out["n_prompt"]:]
+    assert out["mask"].shape == response.shape
+    for i, finished in enumerate(out["finished"]):
+        n = int(out["mask"][i].sum())
+        assert n == out["n_tokens"][i]
+        if finished:  # the last unmasked token is the EOS, nothing after it counts
+            assert response[i, n - 1] == tok.eos_token_id
+            assert not out["mask"][i, n:].any()
+    logp, entropy, values = model(out["input_ids"], out["attention_mask"], out["n_prompt"])
+    assert logp.shape == values.shape == out["mask"].shape and (logp <= 0).all()

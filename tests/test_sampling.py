@@ -65,3 +65,17 @@ def test_gumbel_sampler_matches_the_top_p_distribution():
     freq = torch.bincount(picks, minlength=6).float() / len(picks)
     assert torch.allclose(freq, target, atol=0.012)
     assert freq[~keep].sum() == 0
+
+
+def test_gumbel_sampler_without_top_p_samples_the_full_softmax():
+    """PPO needs samples of π itself: top_p = 1 keeps every token, even beyond top_k."""
+    import torch
+
+    from rmens_utils.sampling import GumbelTopPSampler
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, -3.0]])
+    sampler = GumbelTopPSampler(1.0, 1.0, top_k=2)
+    picks = torch.stack([sampler(None, logits).argmax(-1)[0] for _ in range(20_000)])
+    freq = torch.bincount(picks, minlength=6).float() / len(picks)
+    assert torch.allclose(freq, logits.softmax(-1)[0], atol=0.012)
