@@ -8,8 +8,8 @@ same pairs with the same settings.
 """
 from __future__ import annotations
 
-import resource
 import time
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -18,9 +18,26 @@ import pandas as pd
 KINDS = ("single", "multi-head", "full ensemble")
 
 
-def peak_memory_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory_mb(field: str = "VmHWM") -> float:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory, in MB.
+
+    Read from ``/proc`` (Linux) rather than ``getrusage``: a child process inherits its
+    parent's ``ru_maxrss``, which would report the notebook's peak, not the model's."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return float("nan")
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
+def reset_peak_memory() -> None:
+    """Start ``VmHWM`` again from the current resident memory (Linux ≥ 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> dict:
@@ -32,9 +49,11 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
 
     cfg = get_config(profile)
     pairs = load_labels(cfg)["train"]
-    train = pairs.select(range(min(len(pairs), steps * cfg.rm.batch_size)))
+    # the same random subset for every kind, so that batch lengths are typical
+    train = pairs.shuffle(seed=cfg.seed).select(range(min(len(pairs), steps * cfg.rm.batch_size)))
     n_models, heads = (k, 1) if kind == "full ensemble" else (1, k)
-    baseline = peak_memory_mb()
+    baseline = memory_mb("VmRSS")  # data loaded, no model yet
+    reset_peak_memory()
     members, train_seconds = [], 0.0  # seconds per step, summed over models
     for i in range(n_models):
         model, tokenizer = new_reward_model(cfg, heads, seed=cfg.seed + i)
@@ -57,13 +76,13 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
         "kind": kind, "k": k,
         "parameters": sum(count_parameters(m.model) for m in members),
         "training seconds per epoch": train_seconds * steps_per_epoch,
-        "peak memory (MB)": peak_memory_mb(),
-        "peak memory above baseline (MB)": peak_memory_mb() - baseline,
+        "peak memory (MB)": memory_mb(),
+        "peak memory above baseline (MB)": memory_mb() - baseline,
         "scoring seconds per 1000 pairs": score_seconds / len(scored) * 1000,
     }
 
 
-def measure(profile: str, kind: str, k: int, steps: int = 8, score_pairs: int = 200) -> dict:
+def measure(profile: str, kind: str, k: int, steps: int = 12, score_pairs: int = 200) -> dict:
     """Cost of one reward model of ``kind`` (see ``KINDS``) with ``k`` heads or members,
     measured in a fresh process: training time of ``steps`` steps scaled to one epoch,
     peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000."""
@@ -73,7 +92,7 @@ def measure(profile: str, kind: str, k: int, steps: int = 8, score_pairs: int = 
         return pool.submit(_measure, profile, kind, k, steps, score_pairs).result()
 
 
-def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int = 8, score_pairs: int = 200,
+def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int = 12, score_pairs: int = 200,
           progress: bool = True) -> pd.DataFrame:
     """:func:`measure` for the single RM once, then for the multi-head model and the full
     ensemble at every k > 1; the single RM stands for k = 1 of both."""

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export RMENS_PROFILE="${RMENS_PROFILE:-cpu}"
+# Progress bars in committed notebooks: one update every 20 s, not every 0.1 s.
+export TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
   echo "== $nb (profile $RMENS_PROFILE)"
   start=$(date +%s)

@@ -40,6 +40,8 @@ def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):
     assert by.loc[("full ensemble", 3), "parameters"] == 3 * single
     assert (saved["training seconds per epoch"] > 0).all()
     assert (saved["peak memory (MB)"] > 100).all()
+    # measured from before the first model: at least one MiniLM's weights (~90 MB) on top
+    assert (saved["peak memory above baseline (MB)"] > 50).all()
     r = cost.ratios(saved, 3)
     assert r.loc["parameters"].iloc[0] == pytest.approx((single + 770) / (3 * single), abs=1e-3)
 
