@@ -3,15 +3,15 @@
 A full ensemble of k members costs k·(M + L) parameters and k training runs; a
 multi-head model M + k·L and one run (M: backbone, L: hidden size + 1). Here it is
 measured. Each measurement runs in a fresh process, so its peak memory (the process's
-maximum resident set size) belongs to that model kind alone; every kind trains on the
-same pairs with the same settings.
+peak resident set size) belongs to that model kind alone; every kind trains on the same
+pairs with the same settings.
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 import pandas as pd
 

@@ -43,6 +43,22 @@ class ProxyReward:
                    AutoTokenizer.from_pretrained(folder), params=params)
 
 
+class EnsembleReward:
+    """A full ensemble: k separately trained reward models behind the same interface as
+    one model, ``score`` → ``(batch, k)`` (one column per member)."""
+
+    def __init__(self, members: list[ProxyReward]):
+        self.members = members
+        self.params = {"members": [m.params for m in members]}
+
+    @property
+    def num_members(self) -> int:
+        return sum(m.num_members for m in self.members)
+
+    def score(self, prompts: list[str], responses: list[str], progress: bool = False):
+        return torch.cat([m.score(prompts, responses, progress) for m in self.members], dim=1)
+
+
 def load_labels(cfg):
     """The gold-labelled pairs of notebook 02 (``DatasetDict`` train/validation)."""
     return load_from_disk(str(require_stage(cfg.profile, labels.STAGE) / "pairs"))
@@ -121,6 +137,24 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
     return ProxyReward(model, tokenizer, params=params), log
 
 
+def train_ensemble_stage(cfg, k: int | None = None, epochs: float | None = None,
+                         force: bool = False):
+    """Train (or load) ``k`` one-head reward models that differ only by seed (head
+    initialisation and data order), each its own resumable stage
+    ``rm_ensemble/member_<i>``. Returns ``(EnsembleReward, log)``; the log has a
+    ``member`` column."""
+    k = cfg.rm.num_members if k is None else k
+    epochs = cfg.rm.ensemble_epochs if epochs is None else epochs
+    members, logs = [], []
+    for i in range(k):
+        print(f"member {i + 1}/{k}")
+        member, log = train_proxy_stage(cfg, f"{ENSEMBLE_STAGE}/member_{i}", num_heads=1,
+                                        seed=cfg.seed + 1 + i, epochs=epochs, force=force)
+        members.append(member)
+        logs.append(log.assign(member=i))
+    return EnsembleReward(members), pd.concat(logs, ignore_index=True)
+
+
 def pair_accuracy(reward, pairs) -> dict:
     """Accuracy of ``reward`` on labelled pairs, per member: against the noisy labels
     (chosen > rejected) and against the clean gold preference (the label before flips)."""
@@ -153,37 +187,3 @@ def disagreement(acc: dict) -> float:
 
 def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
-
-
-class EnsembleReward:
-    """A full ensemble: k separately trained reward models behind the same interface as
-    one model, ``score`` → ``(batch, k)`` (one column per member)."""
-
-    def __init__(self, members: list[ProxyReward]):
-        self.members = members
-        self.params = {"members": [m.params for m in members]}
-
-    @property
-    def num_members(self) -> int:
-        return sum(m.num_members for m in self.members)
-
-    def score(self, prompts: list[str], responses: list[str], progress: bool = False):
-        return torch.cat([m.score(prompts, responses, progress) for m in self.members], dim=1)
-
-
-def train_ensemble_stage(cfg, k: int | None = None, epochs: float | None = None,
-                         force: bool = False):
-    """Train (or load) ``k`` one-head reward models that differ only by seed (head
-    initialisation and data order), each its own resumable stage
-    ``rm_ensemble/member_<i>``. Returns ``(EnsembleReward, log)``; the log has a
-    ``member`` column."""
-    k = cfg.rm.num_members if k is None else k
-    epochs = cfg.rm.ensemble_epochs if epochs is None else epochs
-    members, logs = [], []
-    for i in range(k):
-        print(f"member {i + 1}/{k}")
-        member, log = train_proxy_stage(cfg, f"{ENSEMBLE_STAGE}/member_{i}", num_heads=1,
-                                        seed=cfg.seed + 1 + i, epochs=epochs, force=force)
-        members.append(member)
-        logs.append(log.assign(member=i))
-    return EnsembleReward(members), pd.concat(logs, ignore_index=True)
