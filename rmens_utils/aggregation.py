@@ -45,8 +45,9 @@ def uwo_reward(scores, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
 AGGREGATIONS = {"mean": mean_reward, "min": min_reward, "max": max_reward, "uwo": uwo_reward}
 
 
-def aggregate(scores, name: str, **kwargs) -> torch.Tensor:
-    """``aggregate(scores, "min")``: the aggregation called ``name``."""
+def aggregate(scores, name: str, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
+    """``aggregate(scores, "min")``: the aggregation called ``name``; ``lam`` is used by
+    ``uwo`` only (default: the best-of-n value; PPO passes ``PPO_UWO_LAMBDA``)."""
     if name not in AGGREGATIONS:
         raise ValueError(f"Unknown aggregation {name!r}. Valid: {', '.join(AGGREGATIONS)}.")
-    return AGGREGATIONS[name](scores, **kwargs)
+    return uwo_reward(scores, lam) if name == "uwo" else AGGREGATIONS[name](scores)

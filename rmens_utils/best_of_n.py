@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import brentq
 from scipy.special import gammaln
 
 from . import sft
@@ -98,14 +99,9 @@ def fit_gao(curve: pd.DataFrame, column: str = "gold") -> dict:
 
 
 def peak_n(kl: float) -> float:
-    """The n whose best-of-n KL, log n − (n − 1)/n, equals ``kl`` (solved numerically)."""
-    lo, hi = 1.0, 2.0
-    while kl_best_of_n(hi) < kl:
-        hi *= 2
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if kl_best_of_n(mid) < kl else (lo, mid)
-    return (lo + hi) / 2
+    """The n whose best-of-n KL, log n − (n − 1)/n, equals ``kl`` (a root search)."""
+    log_n = brentq(lambda u: kl_best_of_n(np.exp(u)) - kl, 0.0, 700.0)  # n up to ~1e304
+    return float(np.exp(log_n))
 
 
 def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> pd.DataFrame:

@@ -102,13 +102,13 @@ def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:
     finished = pd.concat([df["finished_chosen"], df["finished_rejected"]])
     better = np.where(df["flipped"], df["rejected"], df["chosen"])  # by gold, before flips
     worse = np.where(df["flipped"], df["chosen"], df["rejected"])
-    n_words = lambda xs: pd.Series(xs).str.split().str.len().to_numpy()  # noqa: E731
+    n_words = lambda texts: pd.Series(texts).str.split().str.len().to_numpy()  # noqa: E731
     return pd.Series({
         "pairs": len(df),
         "realised flip rate": df["flipped"].mean(),
         f"pairs within {tie} of a gold tie": (gap < tie).mean(),
         "mean gold gap within a pair": gap.mean(),
         "answers finished (EOS) within the budget": finished.mean(),
-        "mean answer length (words)": answers.str.split().str.len().mean(),
+        "mean answer length (words)": n_words(answers).mean(),
         "gold-better answer is the longer one": (n_words(better) > n_words(worse)).mean(),
     }).round(3)

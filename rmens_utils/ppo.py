@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import format_prompt
-from .sampling import answer_rows, generation_kwargs
+from .sampling import answer_rows, generation_kwargs, response_mask
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -155,8 +155,7 @@ def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> di
                     padding=True, add_special_tokens=False).to(model.policy.device)
     out = model.policy.generate(**enc, **generation_kwargs(gen, tokenizer))
     n_prompt = enc["input_ids"].shape[1]
-    is_eos = (out[:, n_prompt:] == tokenizer.eos_token_id).long()
-    mask = ((is_eos.cumsum(1) - is_eos) == 0).float()  # no EOS before this position
+    mask = response_mask(out[:, n_prompt:], tokenizer.eos_token_id)
     rows = answer_rows(out[:, n_prompt:], tokenizer)
     return {"input_ids": out, "mask": mask, "n_prompt": n_prompt,
             "attention_mask": torch.cat([enc["attention_mask"], mask.long()], 1),

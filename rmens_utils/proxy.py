@@ -75,10 +75,15 @@ def training_log(cfg, stage: str = SINGLE_STAGE) -> pd.DataFrame:
     return pd.read_csv(require_stage(cfg.profile, stage) / "log.csv")
 
 
+def member_stage(i: int) -> str:
+    """The stage of the i-th full-ensemble member."""
+    return f"{ENSEMBLE_STAGE}/member_{i}"
+
+
 def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     """The full ensemble of notebook 04."""
     k = cfg.rm.num_members if k is None else k
-    return EnsembleReward([load_proxy(cfg, f"{ENSEMBLE_STAGE}/member_{i}") for i in range(k)])
+    return EnsembleReward([load_proxy(cfg, member_stage(i)) for i in range(k)])
 
 
 def new_reward_model(cfg, num_heads: int, seed: int):
@@ -148,7 +153,7 @@ def train_ensemble_stage(cfg, k: int | None = None, epochs: float | None = None,
     members, logs = [], []
     for i in range(k):
         print(f"member {i + 1}/{k}")
-        member, log = train_proxy_stage(cfg, f"{ENSEMBLE_STAGE}/member_{i}", num_heads=1,
+        member, log = train_proxy_stage(cfg, member_stage(i), num_heads=1,
                                         seed=cfg.seed + 1 + i, epochs=epochs, force=force)
         members.append(member)
         logs.append(log.assign(member=i))
@@ -173,8 +178,7 @@ def accuracy_table(acc: dict, flipped, member: str = "member",
     chosen, rejected, flipped = acc["chosen"], acc["rejected"], np.asarray(flipped)
     rows = {f"{member} {j}": (acc["noisy"][j], acc["clean"][j]) for j in range(chosen.shape[1])}
     for name in AGGREGATIONS:
-        kw = {"lam": lam} if name == "uwo" else {}
-        agrees = (aggregate(chosen, name, **kw) > aggregate(rejected, name, **kw)).numpy()
+        agrees = (aggregate(chosen, name, lam) > aggregate(rejected, name, lam)).numpy()
         rows[name] = (agrees.mean(), (agrees != flipped).mean())
     return pd.DataFrame(rows, index=["accuracy vs noisy labels", "accuracy vs clean labels"]).T
 
@@ -187,3 +191,11 @@ def disagreement(acc: dict) -> float:
 
 def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
+
+
+def mean_correlation(scores) -> float:
+    """Mean Spearman correlation between the k columns of ``scores`` ``(n, k)``, over
+    the k(k − 1)/2 pairs: how alike the members (heads) are."""
+    c = pd.DataFrame(np.asarray(scores)).corr(method="spearman").to_numpy()
+    k = c.shape[0]
+    return float((c.sum() - k) / (k * k - k))

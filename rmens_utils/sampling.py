@@ -14,6 +14,11 @@ from .models import format_prompt
 TOP_K = 64  # candidates kept before the top-p cut; see GumbelTopPSampler
 
 
+def gumbel_like(x: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel noise of ``x``'s shape: −log(−log U), U uniform on (0, 1]."""
+    return -torch.log(-torch.log(torch.rand_like(x).clamp(1e-10, 1.0)))
+
+
 class GumbelTopPSampler:
     """Top-p sampling done as a logits processor for *greedy* ``generate``.
 
@@ -28,16 +33,15 @@ class GumbelTopPSampler:
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
 
     def __call__(self, input_ids, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float() / self.temperature
         if self.top_p >= 1.0:  # plain sampling at temperature T over the whole vocabulary
-            scores = scores.float() / self.temperature
-            return scores - torch.log(-torch.log(torch.rand_like(scores).clamp(1e-10, 1.0)))
-        top, idx = (scores.float() / self.temperature).topk(self.top_k, dim=-1)  # sorted
+            return scores + gumbel_like(scores)
+        top, idx = scores.topk(self.top_k, dim=-1)  # sorted
         probs = top.softmax(-1)
         outside = probs.cumsum(-1) - probs >= self.top_p  # mass before this token ≥ p
         top = top.masked_fill(outside, float("-inf"))
-        gumbel = -torch.log(-torch.log(torch.rand_like(top).clamp(1e-10, 1.0)))
-        out = torch.full_like(scores, float("-inf"), dtype=torch.float32)
-        return out.scatter(-1, idx, top + gumbel)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(-1, idx, top + gumbel_like(top))
 
 
 def generation_kwargs(gen, tokenizer) -> dict:
@@ -77,13 +81,17 @@ def sample(model, tokenizer, user_texts: list[str], gen, seed: int = 0,
     return pd.DataFrame(rows, columns=["text", "n_tokens", "finished"])
 
 
+def response_mask(new_tokens: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 on the answer's tokens, up to and including the first EOS; 0 on the padding
+    ``generate`` adds after it. ``(batch, new)``."""
+    is_eos = (new_tokens == eos_token_id).long()
+    return ((is_eos.cumsum(1) - is_eos) == 0).float()  # no EOS before this position
+
+
 def answer_rows(new_tokens: torch.Tensor, tokenizer) -> list[dict]:
     """``text, n_tokens, finished`` for each row of generated tokens ``(batch, new)``."""
-    is_eos = new_tokens == tokenizer.eos_token_id
-    finished = is_eos.any(dim=1)
-    # up to and including the first EOS; the rest is padding
-    n_tokens = torch.where(finished, is_eos.int().argmax(dim=1) + 1,
-                           (new_tokens != tokenizer.pad_token_id).sum(dim=1))
+    finished = (new_tokens == tokenizer.eos_token_id).any(dim=1)
+    n_tokens = response_mask(new_tokens, tokenizer.eos_token_id).sum(1)
     texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     return [{"text": t.strip(), "n_tokens": int(n), "finished": bool(f)}
             for t, n, f in zip(texts, n_tokens, finished)]

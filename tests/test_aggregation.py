@@ -40,3 +40,9 @@ def test_numpy_input_and_bad_inputs():
         mean_reward(np.zeros(3))
     with pytest.raises(ValueError, match="Valid: mean, min, max, uwo"):
         aggregate(SCORES, "median")
+
+
+def test_aggregate_passes_lambda_to_uwo_only():
+    assert torch.allclose(aggregate(SCORES, "uwo", lam=0.1), uwo_reward(SCORES, lam=0.1))
+    assert torch.allclose(aggregate(SCORES, "uwo"), uwo_reward(SCORES))  # best-of-n λ
+    assert torch.equal(aggregate(SCORES, "min", lam=0.1), min_reward(SCORES))

@@ -141,3 +141,12 @@ def test_accuracy_table_and_disagreement_against_hand_values():
     assert table.loc["min", "accuracy vs noisy labels"] == pytest.approx(1 / 3)  # -1 < 0
     assert table.loc["max", "accuracy vs clean labels"] == pytest.approx(1.0)
     assert disagreement(acc) == pytest.approx(1 / 3)
+
+
+def test_mean_correlation_of_identical_and_reversed_columns():
+    from rmens_utils.proxy import mean_correlation
+    x = np.arange(10.0)
+    assert mean_correlation(np.stack([x, x, x], 1)) == pytest.approx(1.0)
+    assert mean_correlation(np.stack([x, -x], 1)) == pytest.approx(-1.0)
+    # pairs (x, x) = 1, (x, −x) = −1, (x, −x) = −1 → mean −1/3
+    assert mean_correlation(np.stack([x, x, -x], 1)) == pytest.approx(-1 / 3)

@@ -79,3 +79,12 @@ def test_gumbel_sampler_without_top_p_samples_the_full_softmax():
     picks = torch.stack([sampler(None, logits).argmax(-1)[0] for _ in range(20_000)])
     freq = torch.bincount(picks, minlength=6).float() / len(picks)
     assert torch.allclose(freq, logits.softmax(-1)[0], atol=0.012)
+
+
+def test_response_mask_keeps_tokens_up_to_the_first_eos():
+    import torch
+
+    from rmens_utils.sampling import response_mask
+    eos, pad = 2, 0
+    tokens = torch.tensor([[5, 6, eos, pad, pad], [5, eos, 7, eos, pad], [5, 6, 7, 8, 9]])
+    assert response_mask(tokens, eos).tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1] * 5]
