@@ -21,6 +21,7 @@ STAGE_NOTEBOOKS = {
     "bon_samples": "03_proxy_reward_model.ipynb",
     "rm_ensemble": "04_full_ensemble.ipynb",
     "rm_multihead": "05_multihead_reward_model.ipynb",
+    "ppo": "06_ppo.ipynb",
 }
 
 CONFIG_FILE = "rmens_stage.json"  # not config.json: model folders own that name

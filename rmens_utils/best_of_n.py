@@ -20,6 +20,7 @@ from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage
 from .data import load_split, prompt_text
 from .gold import load_gold
 from .models import load_sft_policy
+from .proxy import cached_scores
 from .sampling import sample_cached
 
 
@@ -148,16 +149,7 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
 def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:
     """``reward.score`` of every cached best-of-n sample, ``(len(samples), k)``, itself
     cached in ``runs/<profile>/bon_scores/<name>`` and re-made only when the samples or
-    the reward model (its ``params``) change. Notebooks 04–05 compare many models on
-    the same samples without re-scoring them each time."""
-    stage = f"bon_scores/{name}"
-    params = {"samples": stage_params(cfg), "reward": reward.params}
-    folder = stage_dir(cfg.profile, stage)
-    if is_complete(cfg.profile, stage, params):
-        return np.load(folder / "scores.npy")
-    scores = reward.score(samples["prompt"].tolist(), samples["text"].tolist(),
-                          progress=True).numpy()
-    with atomic_dir(folder) as tmp:
-        np.save(tmp / "scores.npy", scores)
-        write_stage_config(tmp, params)
-    return scores
+    the reward model change. Notebooks 04–05 compare many models on the same samples
+    without re-scoring them each time."""
+    return cached_scores(cfg, f"bon_scores/{name}", {"samples": stage_params(cfg)}, reward,
+                         samples["prompt"].tolist(), samples["text"].tolist())

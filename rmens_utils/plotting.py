@@ -107,3 +107,69 @@ def plot_cost(table: pd.DataFrame):
     fig.suptitle("Cost of a multi-head reward model and a full ensemble against k")
     fig.tight_layout()
     return fig
+
+
+def plot_ppo_vs_kl(runs, window: int = 5):
+    """Gold and proxy reward against KL(policy ‖ SFT), one curve per PPO run (centred
+    means over ``window`` steps; Coste et al.'s figure). Each run's proxy is shown as
+    its rise from its own start: a min over k heads sits below a single model's score."""
+    from .rlhf import smooth
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
+    for run in runs:
+        s = smooth(run.log, window)
+        start = run.log.head(window)
+        axes[0].plot(s["kl"], s["gold"], label=run.name)
+        axes[1].plot(s["kl"], s["proxy"] - start["proxy"].mean(), label=run.name)
+    axes[0].axhline(runs[0].log["gold"].head(window).mean(), color="grey", ls="--", lw=0.8,
+                    label="SFT policy (first steps)")
+    axes[0].set(xlabel="KL(policy ‖ SFT policy) (nats)", ylabel="gold reward",
+                title="Gold reward: does it peak and fall?")
+    axes[1].axhline(0, color="grey", ls="--", lw=0.8)
+    axes[1].set(xlabel="KL(policy ‖ SFT policy) (nats)",
+                ylabel="proxy reward optimised − its start",
+                title="Proxy reward: what PPO maximises")
+    for ax in axes:
+        ax.legend()
+    fig.suptitle(f"PPO against each reward (curves: means over {window} steps)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ppo_vs_step(runs, columns=("gold", "proxy", "kl", "words", "finished"),
+                     window: int = 5):
+    """Each logged column against the PPO step: faint per step, bold smoothed."""
+    from .rlhf import smooth
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.8))
+    for run, color in zip(runs, sns.color_palette()):
+        s = smooth(run.log, window)
+        for ax, col in zip(axes, columns):
+            ax.plot(run.log["step"], run.log[col], color=color, alpha=0.25)
+            ax.plot(s["step"], s[col], color=color, label=run.name)
+    labels = {"gold": "gold reward", "proxy": "proxy reward optimised",
+              "kl": "KL to SFT policy (nats)", "words": "response length (words)",
+              "finished": "share ending with EOS"}
+    for ax, col in zip(axes, columns):
+        ax.set(xlabel="PPO step", ylabel=labels.get(col, col))
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
+    """Reliability diagrams, one panel per model: accuracy of the model's pick against
+    its confidence in it, in equal-mass bins (``calibration.reliability`` tables). On
+    the diagonal a model is calibrated; below it, overconfident."""
+    rows = -(-len(tables) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.2 * rows),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, (name, table) in zip(axes.flat, tables.items()):
+        ax.plot([0.5, 1], [0.5, 1], color="grey", ls="--", lw=0.8)
+        sns.lineplot(data=table, x="confidence", y="accuracy", marker="o", ax=ax)
+        ax.set(title=name, xlim=(0.5, 1), ylim=(0, 1), xlabel="confidence in its pick",
+               ylabel="share of picks the label agrees with")
+    for ax in axes.flat[len(tables):]:
+        ax.remove()
+    fig.tight_layout()
+    return fig

@@ -89,21 +89,29 @@ class PolicyWithValue(nn.Module):
     (``value_coef``) so that it does not dominate the policy's gradient.
     """
 
-    def __init__(self, policy):
+    def __init__(self, policy, bf16: bool = False):
         super().__init__()
         self.policy = policy
+        self.bf16 = bf16  # bfloat16 autocast in forward passes and generation
         self.value_head = nn.Linear(policy.config.hidden_size, 1)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
+
+    def autocast(self):
+        """Weights stay float32; matrix products run in bfloat16 (backward outside)."""
+        return torch.autocast(self.policy.device.type, torch.bfloat16, enabled=self.bf16)
 
     def forward(self, input_ids, attention_mask, n_prompt: int):
         """Log-probabilities, entropies and values of the response tokens (positions
         ``n_prompt`` onwards), each ``(batch, T)``."""
         # prompts are left-padded: positions count real tokens only, as in ``generate``
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.policy(input_ids=input_ids, attention_mask=attention_mask,
-                          position_ids=position_ids, output_hidden_states=True)
-        logits = out.logits[:, n_prompt - 1:-1].float()  # position t predicts token t + 1
+        n_response = input_ids.shape[1] - n_prompt
+        with self.autocast():  # logits only where they predict a response token
+            out = self.policy(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids, output_hidden_states=True,
+                              logits_to_keep=n_response + 1)
+        logits = out.logits[:, :-1].float()  # position t predicts token t + 1
         logprobs = F.log_softmax(logits, -1)
         logp = logprobs.gather(-1, input_ids[:, n_prompt:, None]).squeeze(-1)
         entropy = -(logprobs.exp() * logprobs).sum(-1)
@@ -153,7 +161,17 @@ def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> di
     tokenizer.padding_side = "left"
     enc = tokenizer([format_prompt(tokenizer, t) for t in user_texts], return_tensors="pt",
                     padding=True, add_special_tokens=False).to(model.policy.device)
-    out = model.policy.generate(**enc, **generation_kwargs(gen, tokenizer))
+    # With LoRA, sample from the merged weights: the same policy, without the adapters'
+    # extra small matrix products at every decoding step (2.5x faster here).
+    lora = hasattr(model.policy, "merge_adapter")
+    if lora:
+        model.policy.merge_adapter()
+    try:
+        with model.autocast():
+            out = model.policy.generate(**enc, **generation_kwargs(gen, tokenizer))
+    finally:
+        if lora:
+            model.policy.unmerge_adapter()
     n_prompt = enc["input_ids"].shape[1]
     mask = response_mask(out[:, n_prompt:], tokenizer.eos_token_id)
     rows = answer_rows(out[:, n_prompt:], tokenizer)

@@ -199,3 +199,19 @@ def mean_correlation(scores) -> float:
     c = pd.DataFrame(np.asarray(scores)).corr(method="spearman").to_numpy()
     k = c.shape[0]
     return float((c.sum() - k) / (k * k - k))
+
+
+def cached_scores(cfg, stage: str, params: dict, reward, prompts: list[str],
+                  responses: list[str]) -> np.ndarray:
+    """``reward.score(prompts, responses)`` as an array ``(n, k)``, saved in
+    ``runs/<profile>/<stage>`` and re-made only when ``params`` (what the answers depend
+    on) or the reward model (its ``params``) change."""
+    params = {**params, "reward": reward.params}
+    folder = stage_dir(cfg.profile, stage)
+    if is_complete(cfg.profile, stage, params):
+        return np.load(folder / "scores.npy")
+    scores = reward.score(prompts, responses, progress=True).numpy()
+    with atomic_dir(folder) as tmp:
+        np.save(tmp / "scores.npy", scores)
+        write_stage_config(tmp, params)
+    return scores

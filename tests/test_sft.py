@@ -4,18 +4,6 @@ from transformers import TrainerCallback
 from rmens_utils import artifacts, get_config, models, sft
 
 
-@pytest.fixture
-def tmp_root(tmp_path, monkeypatch):
-    """A throw-away repository root sharing data/ and the converted base policy."""
-    models.load_policy(get_config("smoke"))  # makes runs/_cache in the real root if missing
-    real = artifacts.repo_root()
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "_cache").symlink_to(real / "runs" / "_cache")
-    (tmp_path / "data").symlink_to(real / "data")
-    monkeypatch.setenv("RMENS_ROOT", str(tmp_path))
-    return tmp_path
-
-
 def test_sft_pairs_are_chat_prompts_and_plain_answers():
     cfg = get_config("smoke")
     _, tok = models.load_policy(cfg)

@@ -1,0 +1,157 @@
+"""Calibration of reward models as preference classifiers (notebook 07).
+
+A reward model r says answer a beats answer b with probability p = σ(r(a) − r(b)) (the
+Bradley–Terry model it was trained with). It is *calibrated* if, among the pairs where it
+says 0.8, it is right 80 % of the time. We measure that against the clean gold label and
+the noisy label, for each member or head and each aggregation, and ask whether the spread
+of the k estimates (their uncertainty) points at the pairs the model gets wrong.
+
+Inputs everywhere: ``chosen`` and ``rejected`` scores ``(n, k)`` and ``y`` ``(n,)``, 1 where
+the label prefers ``chosen``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_expit  # noqa: F401 (expit: for notebooks)
+from sklearn.metrics import roc_auc_score
+
+from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
+from .proxy import cached_scores
+
+
+def margins(chosen, rejected, lam: float = BON_UWO_LAMBDA) -> dict[str, np.ndarray]:
+    """Reward margin r(chosen) − r(rejected) of each member or head (``member <j>``) and
+    of each aggregation of the k scores (the aggregate of each answer, then the
+    difference, as when the aggregate is used as the reward)."""
+    chosen, rejected = np.asarray(chosen, float), np.asarray(rejected, float)
+    out = {f"member {j}": chosen[:, j] - rejected[:, j] for j in range(chosen.shape[1])}
+    if chosen.shape[1] > 1:
+        for name in AGGREGATIONS:
+            out[name] = (aggregate(chosen, name, lam) - aggregate(rejected, name, lam)).numpy()
+    return out
+
+
+def reliability(p, y, bins: int = 10) -> pd.DataFrame:
+    """Reliability-diagram data over equal-mass bins of confidence: for each bin the mean
+    confidence in the model's pick (max(p, 1 − p)), how often that pick agrees with the
+    label, and the number of pairs."""
+    p, y = np.asarray(p, float), np.asarray(y, bool)
+    confidence, correct = np.maximum(p, 1 - p), (p > 0.5) == y
+    order = np.argsort(confidence, kind="stable")
+    rows = [{"confidence": confidence[idx].mean(), "accuracy": correct[idx].mean(),
+             "pairs": len(idx)} for idx in np.array_split(order, bins) if len(idx)]
+    return pd.DataFrame(rows, columns=["confidence", "accuracy", "pairs"])
+
+
+def ece(p, y, bins: int = 10) -> float:
+    """Expected calibration error: the pair-weighted mean |accuracy − confidence| over
+    equal-mass bins."""
+    r = reliability(p, y, bins)
+    if r.empty:
+        return float("nan")
+    return float((r["pairs"] * (r["accuracy"] - r["confidence"]).abs()).sum() / r["pairs"].sum())
+
+
+def metrics(margin, y, bins: int = 10) -> dict:
+    """Accuracy, ECE, Brier score and negative log-likelihood of p = σ(margin)."""
+    margin, y = np.asarray(margin, float), np.asarray(y, float)
+    if margin.size == 0:
+        return dict.fromkeys(("accuracy", "ECE", "Brier", "NLL"), float("nan"))
+    p = expit(margin)
+    # log σ(m) for y = 1 and log σ(−m) for y = 0, computed without overflow
+    nll = -np.mean(y * log_expit(margin) + (1 - y) * log_expit(-margin))
+    return {"accuracy": float(np.mean((p > 0.5) == (y > 0.5))), "ECE": ece(p, y, bins),
+            "Brier": float(np.mean((p - y) ** 2)), "NLL": float(nll)}
+
+
+def metrics_table(margin_by_model: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                  bins: int = 10) -> pd.DataFrame:
+    """:func:`metrics` of every margin against every label set (e.g. clean and noisy)."""
+    return pd.concat({label: pd.DataFrame({name: metrics(m, y, bins)
+                                           for name, m in margin_by_model.items()}).T
+                      for label, y in labels.items()}, axis=1)
+
+
+def fit_temperature(margin, y) -> float:
+    """The temperature T minimising the NLL of σ(margin / T) (Guo et al. 2017)."""
+    margin, y = np.asarray(margin, float), np.asarray(y, float)
+
+    def nll(log_t):
+        m = margin / np.exp(log_t)
+        return -np.mean(y * log_expit(m) + (1 - y) * log_expit(-m))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+
+
+def cross_fitted_temperature(margin, y, seed: int = 0) -> np.ndarray:
+    """Temperature-scaled margins where each half of the pairs gets the temperature fitted
+    on the other half: every pair is scaled by a temperature that never saw it."""
+    margin, y = np.asarray(margin, float), np.asarray(y, float)
+    halves = np.array_split(np.random.default_rng(seed).permutation(len(margin)), 2)
+    out = np.empty_like(margin)
+    for fit, apply in (halves, halves[::-1]):
+        out[apply] = margin[apply] / fit_temperature(margin[fit], y[fit])
+    return out
+
+
+def uncertainty(chosen, rejected) -> np.ndarray:
+    """The spread of the k members' (heads') margins: their standard deviation."""
+    return (np.asarray(chosen, float) - np.asarray(rejected, float)).std(1)
+
+
+def error_auroc(uncertain, wrong) -> float:
+    """AUROC of ``uncertain`` for telling the pairs the model gets wrong from the rest:
+    0.5 is chance, 1 means every wrong pair is more uncertain than every right one."""
+    wrong = np.asarray(wrong, bool)
+    if wrong.all() or not wrong.any():
+        return float("nan")  # undefined without both right and wrong pairs
+    return float(roc_auc_score(wrong, uncertain))
+
+
+def error_by_uncertainty(uncertain, wrong, bins: int = 4) -> pd.DataFrame:
+    """Error rate in equal-mass bins of uncertainty (lowest first)."""
+    uncertain, wrong = np.asarray(uncertain, float), np.asarray(wrong, float)
+    order = np.argsort(uncertain, kind="stable")
+    return pd.DataFrame([{"uncertainty": uncertain[idx].mean(), "error rate": wrong[idx].mean(),
+                          "pairs": len(idx)} for idx in np.array_split(order, bins)])
+
+
+def cross_run_pairs(samples: pd.DataFrame) -> pd.DataFrame:
+    """Preference pairs from PPO answers: the runs answer the same prompts at the same
+    step, so each two runs' answers to one prompt make a pair, labelled by the gold.
+    ``samples``: the runs' answers stacked, with a ``run`` column. Returns one row a pair:
+    ``step, prompt, answer_a, answer_b`` (row numbers in ``samples``), ``y`` (1 when the
+    gold prefers a) — gold ties dropped."""
+    rows = []
+    for (step, prompt), group in samples.groupby(["step", "prompt"], sort=False):
+        idx = group.index.tolist()
+        for i, a in enumerate(idx):
+            for b in idx[i + 1:]:
+                ga, gb = samples.at[a, "gold"], samples.at[b, "gold"]
+                if ga != gb:
+                    rows.append({"step": step, "prompt": prompt, "answer_a": a, "answer_b": b,
+                                 "y": int(ga > gb)})
+    return pd.DataFrame(rows)
+
+
+def score_ppo_answers(cfg, runs, rewards: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every answer of the PPO ``runs`` (``rlhf.PPORun``), stacked with a ``run`` column,
+    and each reward model's scores of them ``(answers, k)``, cached in
+    ``runs/<profile>/ppo_scores/<name>``."""
+    samples = pd.concat([run.samples.assign(run=run.name) for run in runs], ignore_index=True)
+    params = {"ppo": {run.name: run.params for run in runs}}
+    scores = {name: cached_scores(cfg, f"ppo_scores/{name}", params, reward,
+                                  samples["prompt"].tolist(), samples["text"].tolist())
+              for name, reward in rewards.items()}
+    return samples, scores
+
+
+def ece_noise_floor(p, bins: int = 10, draws: int = 500, seed: int = 0) -> float:
+    """The ECE a *perfectly calibrated* model with these predictions would show on this
+    many pairs, from sampling noise alone (mean over ``draws`` label sets y ~ Bernoulli(p)).
+    ECEs below or near it cannot be told apart."""
+    p = np.asarray(p, float)
+    rng = np.random.default_rng(seed)
+    return float(np.mean([ece(p, rng.uniform(size=p.size) < p, bins) for _ in range(draws)]))

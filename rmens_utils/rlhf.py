@@ -1,0 +1,275 @@
+"""PPO runs against a proxy reward (notebook 06): the loop around :mod:`ppo`.
+
+One run optimises the SFT policy against one reward — the single proxy, or the full
+ensemble or the multi-head model aggregated (e.g. by min) — and logs, every step, the
+aggregated proxy and each member/head, the gold reward of the same responses (scored,
+never optimised), the KL to the SFT policy and where the time went. Each run is a
+resumable stage ``runs/<profile>/ppo/<name>``: it checkpoints every ``save_every``
+steps to ``runs/<profile>/_work/ppo/<name>`` and continues from there when interrupted.
+Every run of a profile sees the same prompts in the same order with the same seeds.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import sft
+from .aggregation import PPO_UWO_LAMBDA, aggregate
+from .artifacts import (CONFIG_FILE, atomic_dir, is_complete, require_stage, runs_dir, stage_dir,
+                        write_stage_config)
+from .config import GenerationConfig
+from .data import load_split, prompt_text
+from .gold import load_gold
+from .models import load_sft_policy
+from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
+from .proxy import ENSEMBLE_STAGE, MULTIHEAD_STAGE, SINGLE_STAGE, load_ensemble, load_proxy
+
+STAGE = "ppo"
+# name: (reward-model stage, aggregation of its k scores)
+RUNS = {"single": (SINGLE_STAGE, "mean"),  # k = 1: the mean is the score itself
+        "ensemble_min": (ENSEMBLE_STAGE, "min"),
+        "multihead_min": (MULTIHEAD_STAGE, "min"),
+        "ensemble_mean": (ENSEMBLE_STAGE, "mean"),
+        "multihead_mean": (MULTIHEAD_STAGE, "mean"),
+        "multihead_uwo": (MULTIHEAD_STAGE, "uwo")}
+MAIN_RUNS = ["single", "ensemble_min", "multihead_min"]  # the runs of notebook 06
+
+
+@dataclass
+class PPORun:
+    name: str
+    log: pd.DataFrame  # one row a step (see ppo_step)
+    samples: pd.DataFrame  # every response: step, prompt, text, n_tokens, finished, proxy…, gold
+    folder: Path
+    params: dict = field(default_factory=dict)  # the settings that made it
+
+
+def load_reward(cfg, stage: str):
+    """The trained reward of ``stage`` (the full ensemble for ``rm_ensemble``)."""
+    return load_ensemble(cfg) if stage == ENSEMBLE_STAGE else load_proxy(cfg, stage)
+
+
+def stage_params(cfg, name: str, reward) -> dict:
+    return {"sft": sft.stage_params(cfg), "reward": reward.params, "aggregation": RUNS[name][1],
+            "uwo_lambda": PPO_UWO_LAMBDA, "gold_name": cfg.gold_name, "seed": cfg.seed,
+            "ppo": dataclasses.asdict(cfg.ppo)}
+
+
+def prompt_schedule(cfg) -> list[list[str]]:
+    """The rl prompts of each step: one seeded shuffle, cycled through batch by batch."""
+    prompts = [prompt_text(r) for r in load_split("rl", cfg).shuffle(seed=cfg.seed)]
+    n = cfg.ppo.batch_size
+    return [[prompts[(step * n + i) % len(prompts)] for i in range(n)]
+            for step in range(cfg.ppo.steps)]
+
+
+def new_policy(cfg):
+    """The SFT policy with a value head, ready for PPO, plus its frozen reference:
+    ``None`` with LoRA (the reference is the same model with its adapters off)."""
+    policy, tokenizer = load_sft_policy(cfg)
+    reference = None
+    if cfg.ppo.use_lora:
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(cfg.seed)  # the adapters' random init: the same in every run
+        policy = get_peft_model(policy, LoraConfig(
+            r=cfg.ppo.lora_r, lora_alpha=2 * cfg.ppo.lora_r, lora_dropout=0.0,
+            target_modules="all-linear", task_type="CAUSAL_LM"))
+    else:
+        reference = PolicyWithValue(copy.deepcopy(policy), cfg.ppo.bf16)
+        reference.eval().requires_grad_(False)
+    return PolicyWithValue(policy, cfg.ppo.bf16), reference, tokenizer
+
+
+@torch.no_grad()
+def reference_logprobs(model, reference, input_ids, attention_mask, n_prompt):
+    if reference is not None:
+        return reference(input_ids, attention_mask, n_prompt)[0]
+    with model.policy.disable_adapter():
+        return model(input_ids, attention_mask, n_prompt)[0]
+
+
+def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: str, gold,
+             prompts: list[str], step: int) -> tuple[dict, pd.DataFrame]:
+    """One PPO step: sample, score, compute advantages, update. Returns the log row and
+    the responses with their scores."""
+    p = cfg.ppo
+    seed = cfg.seed * 100_003 + step
+    torch.manual_seed(seed)
+    gen = GenerationConfig(max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+                           top_p=1.0, batch_size=p.batch_size)
+    clock = [time.perf_counter()]
+
+    def lap():
+        clock.append(time.perf_counter())
+        return clock[-1] - clock[-2]
+
+    batch = rollout(model, tokenizer, prompts, gen)
+    generation_s = lap()
+    scores = reward.score(prompts, batch["text"])  # (batch, k)
+    proxy = aggregate(scores, aggregation, PPO_UWO_LAMBDA)
+    finished = torch.tensor(batch["finished"])
+    score = proxy - p.unfinished_penalty * (~finished).float()
+    scoring_s = lap()
+    gold_score = gold.score(prompts, batch["text"])[:, 0]  # watched, never optimised
+    gold_s = lap()
+
+    ids, attn, mask, n_prompt = (batch[k] for k in ("input_ids", "attention_mask", "mask",
+                                                    "n_prompt"))
+    model.eval()
+    with torch.no_grad():
+        logp, _, values = model(ids, attn, n_prompt)
+    ref_logp = reference_logprobs(model, reference, ids, attn, n_prompt)
+    rewards = kl_penalised_rewards(logp, ref_logp, score, mask, p.beta)
+    advantages, returns = gae(rewards, values, mask)
+    logprob_s = lap()
+    stats = ppo_update(
+        model, optimizer,
+        {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logp": logp,
+         "old_values": values, "advantages": whiten(advantages, mask), "returns": returns},
+        n_prompt, epochs=p.epochs, minibatch_size=p.minibatch_size, clip=p.clip,
+        value_coef=p.value_coef, generator=torch.Generator().manual_seed(seed))
+    update_s = lap()
+
+    log_ratio = (logp - ref_logp) * mask
+    words = pd.Series(batch["text"]).str.split().str.len()
+    samples = pd.DataFrame({"step": step, "prompt": prompts, "text": batch["text"],
+                            "n_tokens": batch["n_tokens"], "finished": batch["finished"],
+                            "words": words, "proxy": proxy.numpy(), "gold": gold_score.numpy(),
+                            **{f"proxy_{j}": scores[:, j].numpy()
+                               for j in range(scores.shape[1])}})
+    row = {"step": step, "proxy": proxy.mean().item(), "score": score.mean().item(),
+           **{f"proxy_{j}": scores[:, j].mean().item() for j in range(scores.shape[1])},
+           "gold": gold_score.mean().item(),
+           "kl": log_ratio.sum(1).mean().item(),  # sequence KL estimate, nats
+           "kl_half_sq": 0.5 * (log_ratio ** 2).sum(1).mean().item(),  # Coste et al.
+           "tokens": mask.sum(1).mean().item(), "words": words.mean(),
+           "finished": finished.float().mean().item(), **stats,
+           "generation_s": generation_s, "scoring_s": scoring_s, "gold_s": gold_s,
+           "logprob_s": logprob_s, "update_s": update_s}
+    return row, samples
+
+
+def _trainable(model) -> dict:
+    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _save_checkpoint(folder: Path, model, optimizer, rows, samples, params) -> None:
+    with atomic_dir(folder) as tmp:
+        torch.save({"trainable": _trainable(model), "optimizer": optimizer.state_dict()},
+                   tmp / "state.pt")
+        pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
+        pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
+        write_stage_config(tmp, params)
+
+
+def train_ppo_stage(cfg, name: str, force: bool = False) -> PPORun:
+    """Run (or load) the PPO run ``name`` (a key of ``RUNS``) for ``cfg.ppo.steps`` steps."""
+    if name not in RUNS:
+        raise ValueError(f"Unknown PPO run {name!r}. Valid: {', '.join(RUNS)}.")
+    reward_stage, aggregation = RUNS[name]
+    reward = load_reward(cfg, reward_stage)
+    params = stage_params(cfg, name, reward)
+    stage, folder = f"{STAGE}/{name}", stage_dir(cfg.profile, f"{STAGE}/{name}")
+    if is_complete(cfg.profile, stage, params) and not force:
+        print(f"PPO run '{name}' for these settings exists: {folder} (force=True re-runs it)")
+        return load_ppo_run(cfg, name)
+
+    model, reference, tokenizer = new_policy(cfg)
+    optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
+                                  lr=cfg.ppo.learning_rate)
+    gold = load_gold(cfg)
+    work = runs_dir(cfg.profile) / "_work" / STAGE / name
+    rows, samples = [], []
+    if is_complete(cfg.profile, f"_work/{STAGE}/{name}", params) and not force:
+        state = torch.load(work / "state.pt")
+        model.load_state_dict(state["trainable"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        rows = pd.read_csv(work / "log.csv").to_dict("records")
+        samples = [pd.read_parquet(work / "samples.parquet")]
+        print(f"resuming '{name}' from its checkpoint at step {len(rows)}")
+
+    schedule = prompt_schedule(cfg)
+    bar = tqdm(range(len(rows), cfg.ppo.steps), desc=f"PPO {name}", initial=len(rows),
+               total=cfg.ppo.steps)
+    for step in bar:
+        row, df = ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation,
+                           gold, schedule[step], step)
+        rows.append(row)
+        samples.append(df)
+        bar.set_postfix(proxy=f"{row['proxy']:.2f}", gold=f"{row['gold']:.2f}",
+                        kl=f"{row['kl']:.1f}")
+        if (step + 1) % cfg.ppo.save_every == 0 and step + 1 < cfg.ppo.steps:
+            _save_checkpoint(work, model, optimizer, rows, samples, params)
+
+    with atomic_dir(folder) as tmp:
+        model.policy.save_pretrained(tmp / "policy")  # with LoRA: the adapters only
+        torch.save(model.value_head.state_dict(), tmp / "value_head.pt")
+        pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
+        pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
+        write_stage_config(tmp, params)
+    shutil.rmtree(work, ignore_errors=True)
+    return load_ppo_run(cfg, name)
+
+
+def load_ppo_run(cfg, name: str) -> PPORun:
+    """A finished PPO run (the error names notebook 06 when it is missing)."""
+    folder = require_stage(cfg.profile, f"{STAGE}/{name}")
+    return PPORun(name, pd.read_csv(folder / "log.csv"),
+                  pd.read_parquet(folder / "samples.parquet"), folder,
+                  json.loads((folder / CONFIG_FILE).read_text()))
+
+
+def smooth(log: pd.DataFrame, window: int = 5) -> pd.DataFrame:
+    """A centred rolling mean of every column but ``step`` (one batch is noisy)."""
+    out = log.rolling(window, center=True, min_periods=1).mean()
+    out["step"] = log["step"]
+    return out
+
+
+def summary(runs: list[PPORun], window: int = 5) -> pd.DataFrame:
+    """Start, peak and final gold of each run, the step and KL at the peak, and the
+    proxy's rise. Start and final are means of the first and last ``window`` steps; the
+    peak is the top of the smoothed gold curve (one batch of answers is noisy)."""
+    rows = {}
+    for run in runs:
+        s, first, last = smooth(run.log, window), run.log.head(window), run.log.tail(window)
+        peak = s["gold"].idxmax()
+        rows[run.name] = {
+            "start gold": first["gold"].mean(), "peak gold": s.loc[peak, "gold"],
+            "step at peak": int(s.loc[peak, "step"]), "KL at peak": s.loc[peak, "kl"],
+            "final gold": last["gold"].mean(), "final KL": last["kl"].mean(),
+            "proxy rise": last["proxy"].mean() - first["proxy"].mean(),
+            "final words": last["words"].mean()}
+    return pd.DataFrame(rows).T
+
+
+def answers_at(runs: list[PPORun], step: int, n: int = 4) -> pd.DataFrame:
+    """The first ``n`` prompts of ``step`` and each run's answer to them, with its gold
+    and proxy scores (every run sees the same prompts at the same step)."""
+    table = {}
+    for run in runs:
+        rows = run.samples[run.samples["step"] == step].head(n)
+        table["prompt"] = rows["prompt"].tolist()
+        table[run.name] = [f"{t}  [gold {g:.2f}, proxy {p:.2f}]"
+                           for t, g, p in zip(rows["text"], rows["gold"], rows["proxy"])]
+    return pd.DataFrame(table)
+
+
+def step_times(runs: list[PPORun]) -> pd.DataFrame:
+    """Mean seconds per PPO step in each phase, per run (gold: watching only)."""
+    cols = ["generation_s", "scoring_s", "logprob_s", "update_s", "gold_s"]
+    table = pd.DataFrame({run.name: run.log[cols].mean() for run in runs}).T
+    table.columns = ["generation", "proxy scoring", "log-probs (policy, reference, values)",
+                     "PPO update", "gold scoring (not part of training)"]
+    table["total"] = table.sum(1)
+    return table

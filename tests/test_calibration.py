@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from rmens_utils import calibration as cal
+
+
+def test_perfectly_calibrated_predictions_have_ece_near_zero():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=200_000)
+    y = rng.uniform(size=p.size) < p  # the label follows p exactly
+    assert cal.ece(p, y) < 0.01
+
+
+def test_always_ninety_percent_on_a_coin_has_ece_point_four():
+    y = np.tile([1, 0], 500)
+    assert cal.ece(np.full(1000, 0.9), y) == pytest.approx(0.4)
+    table = cal.reliability(np.full(1000, 0.9), y, bins=5)
+    assert table["pairs"].sum() == 1000 and np.allclose(table["accuracy"], 0.5)
+
+
+def test_metrics_against_hand_values():
+    margin, y = np.array([np.log(3.0), -np.log(3.0)]), np.array([1, 1])  # p = 0.75, 0.25
+    m = cal.metrics(margin, y, bins=1)
+    assert m["accuracy"] == 0.5
+    assert m["Brier"] == pytest.approx((0.25 ** 2 + 0.75 ** 2) / 2)
+    assert m["NLL"] == pytest.approx(-(np.log(0.75) + np.log(0.25)) / 2)
+    assert m["ECE"] == pytest.approx(abs(0.5 - 0.75))  # one bin, both at confidence 0.75
+
+
+def test_margins_of_members_and_aggregations():
+    chosen, rejected = np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]])
+    m = cal.margins(chosen, rejected, lam=0.5)
+    assert m["member 0"] == 1 and m["member 1"] == 3
+    assert m["mean"] == 2 and m["min"] == 1 and m["max"] == 3
+    assert m["uwo"] == pytest.approx(2 - 0.5 * 1.0)  # variance of (1, 3) is 1, of (0, 0) is 0
+    assert set(cal.margins(chosen[:, :1], rejected[:, :1])) == {"member 0"}
+
+
+def test_temperature_scaling_recovers_an_overconfident_model():
+    rng = np.random.default_rng(1)
+    true_margin = rng.normal(0, 1.5, size=20_000)
+    y = rng.uniform(size=true_margin.size) < expit(true_margin)
+    overconfident = 3 * true_margin
+    assert cal.fit_temperature(overconfident, y) == pytest.approx(3, rel=0.1)
+    scaled = cal.cross_fitted_temperature(overconfident, y)
+    assert cal.ece(expit(scaled), y) < cal.ece(expit(overconfident), y)
+    assert cal.metrics(scaled, y)["NLL"] < cal.metrics(overconfident, y)["NLL"]
+
+
+def test_uncertainty_that_marks_the_errors_has_auroc_one():
+    chosen = np.array([[1.0, 1.0], [2.0, 2.0], [1.0, -1.0], [3.0, -3.0]])
+    rejected = np.zeros((4, 2))
+    u = cal.uncertainty(chosen, rejected)
+    assert u.tolist() == [0.0, 0.0, 1.0, 3.0]
+    wrong = np.array([0, 0, 1, 1])
+    assert cal.error_auroc(u, wrong) == 1.0 and cal.error_auroc(-u, wrong) == 0.0
+    table = cal.error_by_uncertainty(u, wrong, bins=2)
+    assert table["error rate"].tolist() == [0.0, 1.0]
+
+
+def test_ece_noise_floor_shrinks_with_more_pairs():
+    rng = np.random.default_rng(2)
+    few, many = rng.uniform(size=200), rng.uniform(size=20_000)
+    assert cal.ece_noise_floor(few, draws=100) > 0.03 > cal.ece_noise_floor(many, draws=20)
+
+
+def test_no_pairs_gives_nan_not_an_error():
+    m = cal.metrics(np.array([]), np.array([]))
+    assert all(np.isnan(v) for v in m.values())

@@ -1,0 +1,152 @@
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from rmens_utils import artifacts, get_config, models, rlhf
+from rmens_utils.config import GenerationConfig
+from rmens_utils.ppo import rollout
+
+
+class LengthReward:
+    """A stand-in proxy with k = 2 members that disagree about length."""
+
+    num_members = 2
+
+    def __init__(self):
+        self.params = {"stand-in": "length"}
+
+    def score(self, prompts, responses, progress=False):
+        n = torch.tensor([len(r.split()) for r in responses], dtype=torch.float)
+        return torch.stack([n / 10, 1 - n / 10], 1)
+
+
+class WordCountGold:
+    def score(self, prompts, responses):
+        return torch.tensor([[float(len(r.split()))] for r in responses])
+
+
+@pytest.fixture
+def stand_ins(tmp_root, monkeypatch):
+    """PPO on the base policy with stand-in rewards, in a throw-away root."""
+    monkeypatch.setattr(rlhf, "load_sft_policy", lambda cfg: models.load_policy(cfg))
+    monkeypatch.setattr(rlhf, "load_reward", lambda cfg, stage: LengthReward())
+    monkeypatch.setattr(rlhf, "load_gold", lambda cfg: WordCountGold())
+    return get_config("smoke")
+
+
+def test_reference_is_the_policy_with_its_adapters_off(stand_ins):
+    model, reference, tok = rlhf.new_policy(stand_ins)
+    assert reference is None  # LoRA: no second copy of the model
+    base = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
+    gen = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=1.0, batch_size=2)
+    out = rollout(model, tok, ["Name a colour.", "Say hello."], gen)
+    args = out["input_ids"], out["attention_mask"], out["n_prompt"]
+    with torch.no_grad():
+        logp = model(*args)[0]
+    assert torch.equal(logp, rlhf.reference_logprobs(model, None, *args))  # KL 0 at the start
+    with torch.no_grad():  # move the adapters: the policy changes, the reference does not
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.05)
+        moved = model(*args)[0]
+    assert not torch.allclose(moved, logp, atol=1e-3)
+    assert torch.equal(rlhf.reference_logprobs(model, None, *args), logp)
+    rollout(model, tok, ["Name a colour."], gen)  # sampling merges and unmerges the adapters
+    for name, p in model.named_parameters():
+        if name in base:
+            assert torch.allclose(p, base[name], atol=1e-5), name
+
+
+def test_full_fine_tune_keeps_a_frozen_copy_as_reference(stand_ins):
+    cfg = dataclasses.replace(stand_ins, ppo=dataclasses.replace(stand_ins.ppo, use_lora=False))
+    model, reference, tok = rlhf.new_policy(cfg)
+    assert reference is not None and not any(p.requires_grad for p in reference.parameters())
+    ids = tok(["Hello there, friend."], return_tensors="pt")["input_ids"]
+    args = ids, torch.ones_like(ids), 2
+    with torch.no_grad():
+        assert torch.equal(model(*args)[0], rlhf.reference_logprobs(model, reference, *args))
+
+
+def test_one_step_logs_everything_and_penalises_unfinished_answers(stand_ins, monkeypatch):
+    cfg = stand_ins
+    model, reference, tok = rlhf.new_policy(cfg)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    prompts = rlhf.prompt_schedule(cfg)[0]
+    row, samples = rlhf.ppo_step(cfg, model, reference, tok, optimizer, LengthReward(), "min",
+                                 WordCountGold(), prompts, step=0)
+    assert len(samples) == cfg.ppo.batch_size and samples["prompt"].tolist() == prompts
+    expected_proxy = samples[["proxy_0", "proxy_1"]].min(1)
+    assert samples["proxy"].to_numpy() == pytest.approx(expected_proxy.to_numpy())
+    penalty = cfg.ppo.unfinished_penalty * (~samples["finished"]).mean()
+    assert row["score"] == pytest.approx(row["proxy"] - penalty, abs=1e-5)
+    assert row["gold"] == pytest.approx(samples["words"].mean())
+    assert row["kl"] == 0 and row["kl_half_sq"] == 0  # step 0: policy = reference
+    for key in ("entropy", "clip_fraction", "value_loss", "generation_s", "scoring_s",
+                "update_s", "tokens", "finished"):
+        assert key in row
+
+
+def test_prompt_schedule_is_the_same_for_every_run_and_cycles():
+    cfg = get_config("smoke")
+    schedule = rlhf.prompt_schedule(cfg)
+    assert schedule == rlhf.prompt_schedule(cfg)
+    assert len(schedule) == cfg.ppo.steps and all(len(b) == cfg.ppo.batch_size for b in schedule)
+    assert len({p for batch in schedule for p in batch}) == cfg.ppo.steps * cfg.ppo.batch_size
+
+
+def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, capsys):
+    cfg = stand_ins  # 3 steps, a checkpoint after step 2
+    straight = rlhf.train_ppo_stage(cfg, "multihead_min")
+    assert straight.log["step"].tolist() == [0, 1, 2]
+    assert len(straight.samples) == 3 * cfg.ppo.batch_size
+    assert (straight.folder / "policy" / "adapter_config.json").is_file()
+
+    import shutil
+    shutil.rmtree(straight.folder)
+    real_step = rlhf.ppo_step
+
+    def interrupted(*args):
+        if args[-1] == 2:  # the step
+            raise KeyboardInterrupt  # the user stops the notebook
+        return real_step(*args)
+
+    monkeypatch.setattr(rlhf, "ppo_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rlhf.train_ppo_stage(cfg, "multihead_min")
+    assert not straight.folder.exists()
+    monkeypatch.setattr(rlhf, "ppo_step", real_step)
+    resumed = rlhf.train_ppo_stage(cfg, "multihead_min")
+    assert "resuming 'multihead_min' from its checkpoint at step 2" in capsys.readouterr().out
+    # Steps before the checkpoint are the saved rows; the step after it samples the same
+    # answers. (Its log-probs agree only to rounding: sampling merges the adapters into
+    # the base weights and takes them out again, which leaves float32 round-off that
+    # bfloat16 autocast can magnify; a resumed model starts from the clean weights.)
+    before = ["proxy", "gold", "kl", "tokens", "value_loss"]
+    pd.testing.assert_frame_equal(resumed.log[before].head(2), straight.log[before].head(2))
+    assert resumed.samples["text"].tolist() == straight.samples["text"].tolist()
+    assert resumed.log["gold"].tolist() == straight.log["gold"].tolist()
+    assert not (artifacts.runs_dir("smoke") / "_work" / "ppo" / "multihead_min").exists()
+    rlhf.train_ppo_stage(cfg, "multihead_min")
+    assert "exists" in capsys.readouterr().out  # done: loaded, not re-run
+
+
+def test_bad_names_and_missing_reward_models_say_what_to_do(tmp_root):
+    cfg = get_config("smoke")
+    with pytest.raises(ValueError, match="Valid: single"):
+        rlhf.train_ppo_stage(cfg, "singel")
+    with pytest.raises(artifacts.MissingArtifactError, match="03_proxy_reward_model"):
+        rlhf.train_ppo_stage(cfg, "single")
+
+
+def test_summary_finds_the_gold_peak():
+    log = pd.DataFrame({"step": range(7), "gold": [0, 1, 2, 3, 2, 1, 0.5],
+                        "proxy": [0, 1, 2, 3, 4, 5, 6], "kl": [0, 1, 2, 3, 4, 5, 6],
+                        "words": [10] * 7})
+    run = rlhf.PPORun("toy", log, pd.DataFrame(), None)
+    row = rlhf.summary([run], window=1).loc["toy"]
+    assert (row["peak gold"], row["step at peak"], row["KL at peak"]) == (3, 3, 3)
+    assert (row["start gold"], row["final gold"], row["proxy rise"]) == (0, 0.5, 6)
+    smooth = rlhf.smooth(log, window=3)
+    assert smooth["gold"].tolist()[:2] == [0.5, 1.0] and smooth["step"].tolist() == list(range(7))
