@@ -162,7 +162,8 @@ def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> di
     enc = tokenizer([format_prompt(tokenizer, t) for t in user_texts], return_tensors="pt",
                     padding=True, add_special_tokens=False).to(model.policy.device)
     # With LoRA, sample from the merged weights: the same policy, without the adapters'
-    # extra small matrix products at every decoding step (2.5x faster here).
+    # extra small matrix products at every decoding step (first rollout of 16 answers
+    # at 64 tokens: 10.4 s unmerged, 8.7 s merged).
     lora = hasattr(model.policy, "merge_adapter")
     if lora:
         model.policy.merge_adapter()

@@ -192,7 +192,11 @@ def train_ppo_stage(cfg, name: str, force: bool = False) -> PPORun:
     rows, samples = [], []
     if is_complete(cfg.profile, f"_work/{STAGE}/{name}", params) and not force:
         state = torch.load(work / "state.pt")
-        model.load_state_dict(state["trainable"], strict=False)
+        # only the trained weights were saved; the frozen ones come from the SFT stage
+        unexpected = model.load_state_dict(state["trainable"], strict=False).unexpected_keys
+        if unexpected:
+            raise RuntimeError(f"checkpoint {work} does not fit this model ({unexpected[:3]}…); "
+                               "delete it or pass force=True")
         optimizer.load_state_dict(state["optimizer"])
         rows = pd.read_csv(work / "log.csv").to_dict("records")
         samples = [pd.read_parquet(work / "samples.parquet")]
