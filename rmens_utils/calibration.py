@@ -60,10 +60,15 @@ def metrics(margin, y, bins: int = 10) -> dict:
     if margin.size == 0:
         return dict.fromkeys(("accuracy", "ECE", "Brier", "NLL"), float("nan"))
     p = expit(margin)
-    # log σ(m) for y = 1 and log σ(−m) for y = 0, computed without overflow
-    nll = -np.mean(y * log_expit(margin) + (1 - y) * log_expit(-margin))
     return {"accuracy": float(np.mean((p > 0.5) == (y > 0.5))), "ECE": ece(p, y, bins),
-            "Brier": float(np.mean((p - y) ** 2)), "NLL": float(nll)}
+            "Brier": float(np.mean((p - y) ** 2)), "NLL": nll(margin, y)}
+
+
+def nll(margin, y) -> float:
+    """Mean negative log-likelihood of the labels under p = σ(margin): log σ(m) for
+    y = 1 and log σ(−m) for y = 0, computed without overflow."""
+    margin, y = np.asarray(margin, float), np.asarray(y, float)
+    return float(-np.mean(y * log_expit(margin) + (1 - y) * log_expit(-margin)))
 
 
 def metrics_table(margin_by_model: dict[str, np.ndarray], labels: dict[str, np.ndarray],
@@ -76,13 +81,10 @@ def metrics_table(margin_by_model: dict[str, np.ndarray], labels: dict[str, np.n
 
 def fit_temperature(margin, y) -> float:
     """The temperature T minimising the NLL of σ(margin / T) (Guo et al. 2017)."""
-    margin, y = np.asarray(margin, float), np.asarray(y, float)
-
-    def nll(log_t):
-        m = margin / np.exp(log_t)
-        return -np.mean(y * log_expit(m) + (1 - y) * log_expit(-m))
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+    margin = np.asarray(margin, float)
+    best = minimize_scalar(lambda log_t: nll(margin / np.exp(log_t), y), bounds=(-5, 5),
+                           method="bounded")
+    return float(np.exp(best.x))
 
 
 def cross_fitted_temperature(margin, y, seed: int = 0) -> np.ndarray:
@@ -108,6 +110,15 @@ def error_auroc(uncertain, wrong) -> float:
     if wrong.all() or not wrong.any():
         return float("nan")  # undefined without both right and wrong pairs
     return float(roc_auc_score(wrong, uncertain))
+
+
+def disagreement_summary(chosen, rejected, y) -> dict:
+    """How the k members' spread relates to the errors of their mean: the error rate
+    against ``y``, the mean spread, and the AUROC of the spread for the errors."""
+    u = uncertainty(chosen, rejected)
+    wrong = (np.mean(chosen, 1) > np.mean(rejected, 1)) != np.asarray(y, bool)
+    return {"error rate": wrong.mean(), "mean uncertainty": u.mean(),
+            "AUROC of uncertainty for errors": error_auroc(u, wrong)}
 
 
 def error_by_uncertainty(uncertain, wrong, bins: int = 4) -> pd.DataFrame:

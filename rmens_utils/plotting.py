@@ -173,3 +173,21 @@ def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
         ax.remove()
     fig.tight_layout()
     return fig
+
+
+def plot_members(runs, window: int = 5):
+    """For runs with k > 1 members (heads): each one's score of the answers and the
+    aggregate PPO optimised, against the step (smoothed)."""
+    from .rlhf import smooth
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, run in zip(axes.flat, runs):
+        s = smooth(run.log, window)
+        for col in [c for c in run.log.columns if c.startswith("proxy_")]:
+            ax.plot(s["step"], s[col], label=col.replace("proxy_", "member / head "))
+        ax.plot(s["step"], s["proxy"], color="black", lw=2, label="aggregate (optimised)")
+        ax.set(xlabel="PPO step", ylabel="reward (SFT answers: mean 0, sd 1)", title=run.name)
+        ax.legend()
+    fig.tight_layout()
+    return fig

@@ -163,13 +163,18 @@ def _trainable(model) -> dict:
     return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def _write_run(tmp: Path, rows, samples, params) -> None:
+    """The log and the answers so far, then the settings (last: marks the folder done)."""
+    pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
+    pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
+    write_stage_config(tmp, params)
+
+
 def _save_checkpoint(folder: Path, model, optimizer, rows, samples, params) -> None:
     with atomic_dir(folder) as tmp:
         torch.save({"trainable": _trainable(model), "optimizer": optimizer.state_dict()},
                    tmp / "state.pt")
-        pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
-        pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
-        write_stage_config(tmp, params)
+        _write_run(tmp, rows, samples, params)
 
 
 def train_ppo_stage(cfg, name: str, force: bool = False) -> PPORun:
@@ -218,9 +223,7 @@ def train_ppo_stage(cfg, name: str, force: bool = False) -> PPORun:
     with atomic_dir(folder) as tmp:
         model.policy.save_pretrained(tmp / "policy")  # with LoRA: the adapters only
         torch.save(model.value_head.state_dict(), tmp / "value_head.pt")
-        pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
-        pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
-        write_stage_config(tmp, params)
+        _write_run(tmp, rows, samples, params)
     shutil.rmtree(work, ignore_errors=True)
     return load_ppo_run(cfg, name)
 

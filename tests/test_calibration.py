@@ -68,3 +68,12 @@ def test_ece_noise_floor_shrinks_with_more_pairs():
 def test_no_pairs_gives_nan_not_an_error():
     m = cal.metrics(np.array([]), np.array([]))
     assert all(np.isnan(v) for v in m.values())
+
+
+def test_disagreement_summary_against_hand_values():
+    chosen = np.array([[1.0, 1.0], [2.0, 0.0], [-1.0, -3.0]])  # mean margins 1, 1, -2
+    rejected = np.zeros((3, 2))
+    s = cal.disagreement_summary(chosen, rejected, y=[1, 0, 0])  # wrong on the second only
+    assert s["error rate"] == pytest.approx(1 / 3)
+    assert s["mean uncertainty"] == pytest.approx((0 + 1 + 1) / 3)
+    assert s["AUROC of uncertainty for errors"] == pytest.approx(0.75)  # tie with the third
