@@ -92,8 +92,12 @@ class PPOConfig:
     # Room for the 30-50-word finished answers both gold and proxy like best.
     max_new_tokens: int = 64
     temperature: float = 1.0  # top_p = 1: the samples come from the policy itself
-    beta: float = 0.01  # KL coefficient (Coste et al.'s ensembles need only 0.01)
-    learning_rate: float = 3e-4  # LoRA adapters; a full fine-tune needs ~1e-5
+    # No KL penalty and a fast learning rate: the setting in which Coste et al. see a single
+    # reward model overoptimise, and the one that moves a LoRA policy far within a CPU budget.
+    # (β = 0.01 with lr 3e-4 reached only 13-17 nats of KL in 50 steps; β = 0, lr 1e-3
+    # reaches ~50.) The KL is still measured and logged at every step.
+    beta: float = 0.0  # KL coefficient
+    learning_rate: float = 1e-3  # LoRA adapters; a full fine-tune needs ~1e-5
     use_lora: bool = True  # reference policy = the same model with the adapters off
     lora_r: int = 16
     epochs: int = 1

@@ -157,6 +157,21 @@ def plot_ppo_vs_step(runs, columns=("gold", "proxy", "kl", "words", "finished"),
     return fig
 
 
+def plot_gold_terms(terms: pd.DataFrame):
+    """One panel per column of ``rlhf.gold_terms``: its mean against the PPO step, one
+    line per run."""
+    columns = list(terms.columns)
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 3.2), sharex=True)
+    for name, table in terms.groupby(level="run", sort=False):
+        steps = table.index.get_level_values("steps from")
+        for ax, col in zip(axes, columns):
+            ax.plot(steps, table[col], marker="o", label=name)
+            ax.set(xlabel="PPO steps from", title=col)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
     """Reliability diagrams, one panel per model: accuracy of the model's pick against
     its confidence in it, in equal-mass bins (``calibration.reliability`` tables). On

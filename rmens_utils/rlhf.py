@@ -28,7 +28,7 @@ from .artifacts import (CONFIG_FILE, atomic_dir, is_complete, require_stage, run
                         write_stage_config)
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import load_gold
+from .gold import answer_features, load_gold
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
 from .proxy import ENSEMBLE_STAGE, MULTIHEAD_STAGE, SINGLE_STAGE, load_ensemble, load_proxy
@@ -270,6 +270,19 @@ def answers_at(runs: list[PPORun], step: int, n: int = 4) -> pd.DataFrame:
         table[run.name] = [f"{t}  [gold {g:.2f}, proxy {p:.2f}]"
                            for t, g, p in zip(rows["text"], rows["gold"], rows["proxy"])]
     return pd.DataFrame(table)
+
+
+def gold_terms(gold, runs: list[PPORun], block: int = 10) -> pd.DataFrame:
+    """What the gold sees change: each run's answers described by their length and (for
+    the rubric gold) every rubric term, averaged over blocks of ``block`` steps. Index:
+    ``(run, first step of the block)``."""
+    tables = {}
+    for run in runs:
+        s = run.samples
+        features = answer_features(gold, s["prompt"].tolist(), s["text"].tolist())
+        features["gold"] = s["gold"].to_numpy()
+        tables[run.name] = features.groupby((s["step"] // block * block).to_numpy()).mean()
+    return pd.concat(tables, names=["run", "steps from"])
 
 
 def step_times(runs: list[PPORun]) -> pd.DataFrame:

@@ -53,10 +53,10 @@ def test_reference_is_the_policy_with_its_adapters_off(stand_ins):
         moved = model(*args)[0]
     assert not torch.allclose(moved, logp, atol=1e-3)
     assert torch.equal(rlhf.reference_logprobs(model, None, *args), logp)
-    rollout(model, tok, ["Name a colour."], gen)  # sampling merges and unmerges the adapters
+    rollout(model, tok, ["Name a colour."], gen)  # samples from a merged copy
     for name, p in model.named_parameters():
         if name in base:
-            assert torch.allclose(p, base[name], atol=1e-5), name
+            assert torch.equal(p, base[name]), name
 
 
 def test_full_fine_tune_keeps_a_frozen_copy_as_reference(stand_ins):
@@ -119,12 +119,9 @@ def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, caps
     monkeypatch.setattr(rlhf, "ppo_step", real_step)
     resumed = rlhf.train_ppo_stage(cfg, "multihead_min")
     assert "resuming 'multihead_min' from its checkpoint at step 2" in capsys.readouterr().out
-    # Steps before the checkpoint are the saved rows; the step after it samples the same
-    # answers. (Its log-probs agree only to rounding: sampling merges the adapters into
-    # the base weights and takes them out again, which leaves float32 round-off that
-    # bfloat16 autocast can magnify; a resumed model starts from the clean weights.)
-    before = ["proxy", "gold", "kl", "tokens", "value_loss"]
-    pd.testing.assert_frame_equal(resumed.log[before].head(2), straight.log[before].head(2))
+    # Steps before the checkpoint are the saved rows; the step after it is the same step.
+    same = [c for c in straight.log.columns if not c.endswith("_s")]  # all but the timings
+    pd.testing.assert_frame_equal(resumed.log[same], straight.log[same])
     assert resumed.samples["text"].tolist() == straight.samples["text"].tolist()
     assert resumed.log["gold"].tolist() == straight.log["gold"].tolist()
     assert not (artifacts.runs_dir("smoke") / "_work" / "ppo" / "multihead_min").exists()
@@ -150,3 +147,26 @@ def test_summary_finds_the_gold_peak():
     assert (row["start gold"], row["final gold"], row["proxy rise"]) == (0, 0.5, 6)
     smooth = rlhf.smooth(log, window=3)
     assert smooth["gold"].tolist()[:2] == [0.5, 1.0] and smooth["step"].tolist() == list(range(7))
+
+
+def test_gold_terms_average_the_rubric_over_blocks_of_steps():
+    from rmens_utils.gold import RubricGold, RubricWeights
+
+    class NoEncoder(RubricGold):  # the rubric's counting terms; relevance fixed at 0
+        def __init__(self):
+            self.weights = RubricWeights()
+
+        def embed(self, texts):
+            return torch.zeros(len(texts), 2)
+
+    samples = pd.DataFrame({"step": [0, 1, 2, 3], "prompt": ["Name a fruit."] * 4,
+                            "text": ["Apple.", "Apple.", "A ripe red apple or a pear.",
+                                     "A ripe red apple or a pear"],
+                            "gold": [1.0, 2.0, 3.0, 4.0]})
+    run = rlhf.PPORun("toy", pd.DataFrame(), samples, None)
+    terms = rlhf.gold_terms(NoEncoder(), [run], block=2).loc["toy"]
+    assert terms.index.tolist() == [0, 2]
+    assert terms.loc[0, "words"] == 1 and terms.loc[2, "words"] == 7
+    assert terms.loc[0, "complete"] == 1 and terms.loc[2, "complete"] == 0.5
+    assert terms["gold"].tolist() == [1.5, 3.5]
+    assert (terms["relevance"] == 0).all()
