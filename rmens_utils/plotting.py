@@ -157,17 +157,20 @@ def plot_ppo_vs_step(runs, columns=("gold", "proxy", "kl", "words", "finished"),
     return fig
 
 
-def plot_gold_terms(terms: pd.DataFrame):
+def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
     """One panel per column of ``rlhf.gold_terms``: its mean against the PPO step, one
     line per run."""
-    columns = list(terms.columns)
-    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 3.2), sharex=True)
+    rows = -(-len(terms.columns) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharex=True,
+                             squeeze=False)
     for name, table in terms.groupby(level="run", sort=False):
         steps = table.index.get_level_values("steps from")
-        for ax, col in zip(axes, columns):
+        for ax, col in zip(axes.flat, terms.columns):
             ax.plot(steps, table[col], marker="o", label=name)
-            ax.set(xlabel="PPO steps from", title=col)
-    axes[0].legend()
+            ax.set(xlabel="PPO steps (block start)", title=col)
+    for ax in axes.flat[len(terms.columns):]:
+        ax.remove()
+    axes.flat[0].legend()
     fig.tight_layout()
     return fig
 
