@@ -166,7 +166,7 @@ def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> di
     policy = model.policy
     if model.bf16:
         # Sample from a bfloat16 copy with any LoRA adapters merged in: the same policy up
-        # to bfloat16 rounding (the autocast forward passes round the same way), faster than
+        # to bfloat16 rounding (as in the autocast forward passes), faster than
         # autocast over float32 weights plus the adapters' extra products at every decoding
         # step (16 answers × 64 tokens: 6.9 s including the 0.6-s copy, against 8.5 s), and
         # the training weights are never touched.
