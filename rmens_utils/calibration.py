@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_expit  # noqa: F401 (expit: for notebooks)
+from scipy.special import expit, log_expit  # expit is also used by notebook 07
 from sklearn.metrics import roc_auc_score
 
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
@@ -157,6 +157,15 @@ def score_ppo_answers(cfg, runs, rewards: dict) -> tuple[pd.DataFrame, dict[str,
                                   samples["prompt"].tolist(), samples["text"].tolist())
               for name, reward in rewards.items()}
     return samples, scores
+
+
+def spread_by_step(answers: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The disagreement of each reward model on each run's answers, step by step: the mean
+    over a step's answers of the sd of their k scores. ``answers`` has ``run`` and
+    ``step`` columns (as from :func:`score_ppo_answers`); one column per model."""
+    spread = answers[["run", "step"]].assign(**{name: np.asarray(s).std(1)
+                                                for name, s in scores.items()})
+    return spread.groupby(["run", "step"], sort=False).mean().reset_index()
 
 
 def ece_noise_floor(p, bins: int = 10, draws: int = 500, seed: int = 0) -> float:

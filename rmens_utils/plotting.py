@@ -175,6 +175,26 @@ def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
     return fig
 
 
+def plot_spread(spread: pd.DataFrame, window: int = 5):
+    """Each model's disagreement per answer (``calibration.spread_by_step``) against the PPO
+    step, one panel per model, one line per run, means over ``window`` steps."""
+    from .rlhf import smooth
+
+    models = [c for c in spread.columns if c not in ("run", "step")]
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), sharey=True,
+                             squeeze=False)
+    for name, table in spread.groupby("run", sort=False):
+        s = smooth(table.drop(columns="run").reset_index(drop=True), window)
+        for ax, model in zip(axes.flat, models):
+            ax.plot(s["step"], s[model], label=name)
+    for ax, model in zip(axes.flat, models):
+        ax.set(xlabel="PPO step (the policy drifts away from SFT)",
+               ylabel="sd of the k scores of an answer", title=f"{model}: disagreement per answer")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
     """Reliability diagrams, one panel per model: accuracy of the model's pick against
     its confidence in it, in equal-mass bins (``calibration.reliability`` tables). On

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit
 
@@ -77,3 +78,11 @@ def test_disagreement_summary_against_hand_values():
     assert s["error rate"] == pytest.approx(1 / 3)
     assert s["mean uncertainty"] == pytest.approx((0 + 1 + 1) / 3)
     assert s["AUROC of uncertainty for errors"] == pytest.approx(0.75)  # tie with the third
+
+
+def test_spread_by_step_is_the_mean_sd_of_each_steps_answers():
+    answers = pd.DataFrame({"run": ["a", "a", "a", "b"], "step": [0, 0, 1, 0]})
+    scores = {"m": np.array([[0.0, 2.0], [1.0, 1.0], [0.0, 4.0], [3.0, 3.0]])}
+    spread = cal.spread_by_step(answers, scores)
+    assert spread[["run", "step"]].values.tolist() == [["a", 0], ["a", 1], ["b", 0]]
+    assert spread["m"].tolist() == [0.5, 2.0, 0.0]  # sds 1 and 0, then 2, then 0
