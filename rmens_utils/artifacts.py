@@ -13,18 +13,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-# Which notebook makes which stage, so a missing input names its maker.
-STAGE_NOTEBOOKS = {
-    "sft": "01_sft.ipynb",
-    "labels": "02_gold_labels.ipynb",
-    "rm_single": "03_proxy_reward_model.ipynb",
-    "bon_samples": "03_proxy_reward_model.ipynb",
-    "rm_ensemble": "04_full_ensemble.ipynb",
-    "rm_multihead": "05_multihead_reward_model.ipynb",
-    "ppo": "06_ppo.ipynb",
-}
-
 CONFIG_FILE = "rmens_stage.json"  # not config.json: model folders own that name
+RUNS_ENV = "RMENS_RUNS"
 
 
 class MissingArtifactError(FileNotFoundError):
@@ -37,12 +27,27 @@ def repo_root() -> Path:
     return Path(override) if override else Path(__file__).resolve().parent.parent
 
 
+def runs_root() -> Path:
+    """The runs folder: ``$RMENS_RUNS`` (e.g. on Google Drive, so stages outlive a Colab
+    runtime), else ``runs/`` in the repository. ``setup(runs_dir=...)`` sets it."""
+    override = os.environ.get(RUNS_ENV)
+    return Path(override).expanduser() if override else repo_root() / "runs"
+
+
 def runs_dir(profile: str) -> Path:
-    return repo_root() / "runs" / profile
+    return runs_root() / profile
 
 
 def stage_dir(profile: str, stage: str) -> Path:
     return runs_dir(profile) / stage
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the runs folder, as printed (no machine's absolute paths)."""
+    try:
+        return str(Path("<runs>") / Path(path).relative_to(runs_root()))
+    except ValueError:
+        return Path(path).name
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -90,30 +95,67 @@ def atomic_dir(path: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _same_config(folder: Path, config: dict) -> bool:
-    f = folder / CONFIG_FILE
-    if not f.is_file():
-        return False
-    return json.loads(f.read_text(encoding="utf-8")) == json.loads(json.dumps(config, sort_keys=True))
+def stage_config(folder: Path) -> dict | None:
+    """The settings recorded in a stage folder, or None if it is unfinished or absent."""
+    f = Path(folder) / CONFIG_FILE
+    return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
 
 
-def is_complete(profile: str, stage: str, config: dict) -> bool:
-    """True when ``runs/<profile>/<stage>`` was made by exactly ``config``."""
-    return _same_config(stage_dir(profile, stage), config)
+def _canonical(params: dict) -> dict:
+    return json.loads(json.dumps(params, sort_keys=True))
 
 
-def write_stage_config(folder: Path, config: dict) -> None:
-    """Record the config that made a stage; call it last, inside ``atomic_dir``."""
-    atomic_write_json(Path(folder) / CONFIG_FILE, config)
+def is_complete(profile: str, stage: str, params: dict) -> bool:
+    """True when ``<runs>/<profile>/<stage>`` was made by exactly ``params``."""
+    return stage_config(stage_dir(profile, stage)) == _canonical(params)
 
 
-def require_stage(profile: str, stage: str) -> Path:
-    """The folder of a finished input stage, or an error naming the notebook to run."""
+def write_stage_config(folder: Path, params: dict) -> None:
+    """Record the settings that made a stage; written last, so it marks the folder done."""
+    atomic_write_json(Path(folder) / CONFIG_FILE, params)
+
+
+def differences(old, new, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two settings dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new))
+                for d in differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".") or "(all)"]
+
+
+def work_dir(profile: str, stage: str, params: dict, fresh: bool = False) -> Path:
+    """``<runs>/<profile>/_work/<stage>``: where a stage keeps what lets it resume after an
+    interrupt (checkpoints, sampled chunks). Emptied when it was left by other settings."""
+    work = runs_dir(profile) / "_work" / stage
+    if fresh or stage_config(work) != _canonical(params):
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    write_stage_config(work, params)
+    return work
+
+
+def run_stage(profile: str, stage: str, params: dict, build, load, force: bool = False):
+    """The one way every stage runs.
+
+    Done for these ``params`` (and not ``force``): say so, return ``load(folder)``.
+    Otherwise ``build(tmp, work)`` writes the stage's files into a temporary folder, with
+    ``work`` (see :func:`work_dir`) for anything worth keeping through an interrupt; the
+    settings are recorded last and the folder moved into place in one rename, so an
+    interrupted stage never looks finished. Then ``work`` is removed and ``load(folder)``
+    returned. A folder made with other settings is replaced, and the changes are printed.
+    """
     folder = stage_dir(profile, stage)
-    if not (folder / CONFIG_FILE).is_file():
-        notebook = STAGE_NOTEBOOKS.get(stage.split("/")[0], f"the notebook that makes '{stage}'")
-        raise MissingArtifactError(
-            f"No '{stage}' artifact for profile '{profile}' at {folder}. "
-            f"Run notebooks/{notebook} first (with RMENS_PROFILE={profile})."
-        )
-    return folder
+    old = stage_config(folder)
+    if old == _canonical(params) and not force:
+        print(f"{stage}: done for these settings, loaded from {shown(folder)} "
+              "(force=True remakes it)")
+        return load(folder)
+    if old is not None and old != _canonical(params):
+        changed = ", ".join(differences(old, _canonical(params))[:6])
+        print(f"{stage}: {shown(folder)} was made with other settings ({changed}): remaking it")
+    work = work_dir(profile, stage, params, fresh=force)
+    with atomic_dir(folder) as tmp:
+        build(tmp, work)
+        write_stage_config(tmp, params)
+    shutil.rmtree(work, ignore_errors=True)
+    return load(folder)

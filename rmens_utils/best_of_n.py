@@ -6,22 +6,22 @@ al. 2021, used by Gao et al. and Coste et al.), rather than by drawing subsets.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.optimize import brentq
 from scipy.special import gammaln
 
-from . import sft
-from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage_config
+from .artifacts import run_stage
 from .data import load_split, prompt_text
 from .gold import load_gold
+from .hardware import precision_of
 from .models import load_sft_policy
 from .proxy import cached_scores
 from .sampling import sample_cached
+from .stages import BON_SAMPLES as STAGE
+from .stages import bon_params
 
 
 def kl_best_of_n(n) -> np.ndarray:
@@ -112,38 +112,25 @@ def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> 
                      ignore_index=True)
 
 
-STAGE = "bon_samples"
-
-
-def stage_params(cfg) -> dict:
-    return {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
-            "sample_dtype": cfg.sample_dtype, "bon": dataclasses.asdict(cfg.bon),
-            "generation": dataclasses.asdict(cfg.labels.generation)}
-
-
 def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
     """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
-    gold-scored, cached in ``runs/<profile>/bon_samples`` for every reward model to
+    gold-scored, cached in ``<runs>/<profile>/bon_samples`` for every reward model to
     re-score. Columns: ``prompt_id, prompt, sample_idx, text, n_tokens, finished, gold``."""
-    params = stage_params(cfg)
-    folder = stage_dir(cfg.profile, STAGE)
-    if is_complete(cfg.profile, STAGE, params) and not force:
-        print(f"best-of-n samples for these settings exist: {folder}")
-        return pd.read_parquet(folder / "samples.parquet")
-    rows = load_split("eval", cfg).select(range(cfg.bon.n_prompts))
-    prompts = [prompt_text(r) for r in rows]
-    policy, tokenizer = load_sft_policy(cfg, dtype=getattr(torch, cfg.sample_dtype))
-    # the same sampling settings as the labelled pairs: the proxy is judged in-distribution
-    df = sample_cached(policy, tokenizer, prompts, cfg.bon.n_samples, cfg.labels.generation,
-                       cfg.seed + 1, runs_dir(cfg.profile) / "_work" / STAGE,
-                       cfg.labels.chunk_size)
-    df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
-    df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
-    df["gold"] = load_gold(cfg).score(df["prompt"].tolist(), df["text"].tolist())[:, 0].numpy()
-    with atomic_dir(folder) as tmp:
-        df.to_parquet(tmp / "samples.parquet", index=False)
-        write_stage_config(tmp, params)
-    return df
+    def build(out, work):
+        rows = load_split("eval", cfg).select(range(cfg.bon.n_prompts))
+        prompts = [prompt_text(r) for r in rows]
+        policy, tokenizer = load_sft_policy(cfg, dtype=precision_of(cfg).sample_dtype)
+        # the same sampling settings as the labelled pairs: the proxy is judged in-distribution
+        df = sample_cached(policy, tokenizer, prompts, cfg.bon.n_samples, cfg.labels.generation,
+                           cfg.seed + 1, work, cfg.labels.chunk_size)
+        del policy
+        df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
+        df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
+        df["gold"] = load_gold(cfg).score(df["prompt"].tolist(), df["text"].tolist())[:, 0].numpy()
+        df.to_parquet(out / "samples.parquet", index=False)
+
+    return run_stage(cfg.profile, STAGE, bon_params(cfg), build,
+                     lambda folder: pd.read_parquet(folder / "samples.parquet"), force)
 
 
 def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:
@@ -151,5 +138,5 @@ def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:
     cached in ``runs/<profile>/bon_scores/<name>`` and re-made only when the samples or
     the reward model change. Notebooks 04–05 compare many models on the same samples
     without re-scoring them each time."""
-    return cached_scores(cfg, f"bon_scores/{name}", {"samples": stage_params(cfg)}, reward,
+    return cached_scores(cfg, f"bon_scores/{name}", {"samples": bon_params(cfg)}, reward,
                          samples["prompt"].tolist(), samples["text"].tolist())

@@ -67,7 +67,6 @@ class RewardModelConfig:
     learning_rate: float = 3e-5
     batch_size: int = 32
     max_length: int = 256
-    bf16: bool = False  # bfloat16 autocast in training (CPUs with bf16 units)
     standardise_pairs: int = 256  # train pairs whose answers set each head's mean and sd
     num_members: int = 3  # k: ensemble members and heads (Ahmed et al. 3, Coste et al. 5)
     ensemble_epochs: float = 3.0  # per member (Ahmed et al.)
@@ -108,7 +107,6 @@ class PPOConfig:
     # already scores cut-off answers ~0.6 lower; at 1.0 (with 48 or 64 tokens) the penalty
     # drove the first 20 steps: answers shrank from 42 to ~19 words while the proxy stayed flat.
     unfinished_penalty: float = 0.25
-    bf16: bool = True  # bfloat16 autocast in every forward pass (float32 weights)
     save_every: int = 5  # checkpoint cadence (steps), so an interrupted run resumes
 
 
@@ -130,7 +128,10 @@ class Config:
     bon: BestOfNConfig = field(default_factory=BestOfNConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     gold_name: str = "offline:rubric"  # or a Hub AutoModelForSequenceClassification
-    sample_dtype: str = "bfloat16"  # sampling-only stages (02, 03); training stays float32
+    # Where and how to compute, not what: "auto" is decided from the hardware by
+    # get_config (see hardware.py); neither is part of any stage's settings.
+    device: str = "auto"
+    precision: str = "auto"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -168,7 +169,7 @@ PROFILES: dict[str, Config] = {
         # gold on 1,600 best-of-n samples): lr 3e-5 2 epochs 63.5 % / 0.35; lr 1e-4 2 epochs
         # 66.5 % / 0.39; 1 epoch 62.0 % / 0.42; 3 epochs (batch 16) 64.5 % / 0.30, overfit.
         # So ensemble members train 2 epochs here, not Ahmed et al.'s 3.
-        rm=RewardModelConfig(learning_rate=1e-4, bf16=True, ensemble_epochs=2.0),
+        rm=RewardModelConfig(learning_rate=1e-4, ensemble_epochs=2.0),
     ),
     "gpu": Config(
         profile="gpu",
@@ -188,7 +189,6 @@ PROFILES: dict[str, Config] = {
         # DeBERTa-v3-large reward model (435M, trained on human preference data) fits a
         # Colab T4 next to the policy and is 6x the size of the Pythia-70M proxies.
         gold_name="OpenAssistant/reward-model-deberta-v3-large-v2",
-        sample_dtype="float16",
     ),
 }
 
@@ -202,4 +202,11 @@ def get_config(profile: str | None = None, **overrides) -> Config:
             f"Unknown profile {name!r}. Valid profiles: {valid}. "
             f"Set it with e.g. `export {PROFILE_ENV}=cpu`."
         )
-    return replace(PROFILES[name], **overrides)
+    cfg = replace(PROFILES[name], **overrides)
+    from .hardware import pick_device, pick_precision  # torch only when a config is made
+
+    if cfg.device == "auto":
+        cfg = replace(cfg, device=pick_device())
+    if cfg.precision == "auto":
+        cfg = replace(cfg, precision=pick_precision(cfg.device)[0])
+    return cfg

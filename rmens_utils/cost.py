@@ -14,6 +14,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 KINDS = ("single", "multi-head", "full ensemble")
 
@@ -43,6 +44,7 @@ def reset_peak_memory() -> None:
 def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> dict:
     """Runs in a child process: build, train ``steps`` steps, score ``score_pairs``."""
     from .config import get_config
+    from .hardware import precision_of
     from .models import count_parameters
     from .proxy import EnsembleReward, ProxyReward, load_labels, new_reward_model
     from .training import train_reward_model
@@ -54,13 +56,15 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     n_models, heads = (k, 1) if kind == "full ensemble" else (1, k)
     baseline = memory_mb("VmRSS")  # data loaded, no model yet
     reset_peak_memory()
+    if cfg.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     members, train_seconds = [], 0.0  # seconds per step, summed over models
     for i in range(n_models):
         model, tokenizer = new_reward_model(cfg, heads, seed=cfg.seed + i)
         log = train_reward_model(model, tokenizer, train, epochs=1,
                                  learning_rate=cfg.rm.learning_rate,
                                  batch_size=cfg.rm.batch_size, seed=cfg.seed + i,
-                                 bf16=cfg.rm.bf16, progress=False)
+                                 precision=precision_of(cfg), progress=False)
         # time per step without the first one (it pays for one-off kernel set-up)
         seconds = log["seconds"].to_numpy()
         train_seconds += (seconds[-1] - seconds[0]) / (len(seconds) - 1) if len(seconds) > 1 \
@@ -79,6 +83,8 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
         "peak memory (MB)": memory_mb(),
         "peak memory above baseline (MB)": memory_mb() - baseline,
         "scoring seconds per 1000 pairs": score_seconds / len(scored) * 1000,
+        **({"peak GPU memory (MB)": torch.cuda.max_memory_allocated() / 2 ** 20}
+           if cfg.device.startswith("cuda") else {}),
     }
 
 

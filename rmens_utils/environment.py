@@ -6,21 +6,21 @@ import os
 import platform
 import random
 import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .artifacts import RUNS_ENV, repo_root, runs_root
 from .config import Config, get_config
+from .hardware import pick_device, pick_precision  # noqa: F401  (pick_device: re-exported)
 
 VERSIONED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
 
 
 def in_colab() -> bool:
     return "google.colab" in sys.modules
-
-
-def pick_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def seed_everything(seed: int) -> None:
@@ -41,18 +41,48 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def setup(profile: str | None = None, verbose: bool = True) -> Config:
-    """Pick the profile (``$RMENS_PROFILE``, default ``cpu``), seed everything, set the
-    plot theme, and print profile, device and package versions. Returns the config."""
+def quiet_libraries() -> None:
+    """Silence the libraries' own progress bars and chatter ("Loading weights", "Map"), so
+    a notebook shows the progress of its own stages only."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", message=".*IProgress not found.*")
+
+
+def runs_location(path: Path) -> str:
+    """The runs folder as printed: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(repo_root()))
+    except ValueError:
+        return str(path)
+
+
+def setup(profile: str | None = None, runs_dir: str | os.PathLike | None = None,
+          verbose: bool = True) -> Config:
+    """Pick the profile (``$RMENS_PROFILE``, default ``cpu``) and the runs folder
+    (``runs_dir``, else ``$RMENS_RUNS``, else ``runs/``), decide device and precision from
+    the hardware, seed everything, set the plot theme, and print all of it with the package
+    versions. Returns the config."""
     import seaborn as sns  # imported here: the tests of other modules need no plotting
 
+    if runs_dir is not None:
+        os.environ[RUNS_ENV] = str(Path(runs_dir).expanduser())
     cfg = get_config(profile)
     seed_everything(cfg.seed)
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_libraries()
     if verbose:
-        where = "Colab" if in_colab() else platform.node() or "local"
-        print(f"profile: {cfg.profile}   device: {pick_device()}   "
-              f"threads: {torch.get_num_threads()}   running on: {where}")
+        where = "Colab" if in_colab() else "local"
+        _, why = pick_precision(cfg.device)
+        print(f"profile: {cfg.profile}   runs folder: {runs_location(runs_root())}   "
+              f"running on: {where}")
+        print(f"device: {cfg.device} ({torch.get_num_threads()} CPU threads)   "
+              f"precision: {cfg.precision} ({why})")
         print("   ".join(f"{k} {v}" for k, v in package_versions().items()))
     return cfg

@@ -208,12 +208,11 @@ class HubGold:
 
 
 def load_gold(cfg):
-    """The profile's gold reward: the offline rubric, or a Hub reward model by name."""
+    """The profile's gold reward, on ``cfg.device``: the offline rubric, or a Hub reward
+    model by name."""
     if cfg.gold_name == "offline:rubric":
         from .models import load_rm_backbone
 
         encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
         return RubricGold(encoder, tokenizer)
-    from .environment import pick_device
-
-    return HubGold(cfg.gold_name, device=pick_device())
+    return HubGold(cfg.gold_name, device=cfg.device)

@@ -6,21 +6,18 @@ higher-scoring one is *chosen*; then each label is flipped with probability ``no
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
-import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from . import sft
-from .artifacts import atomic_dir, is_complete, runs_dir, stage_dir, write_stage_config
+from .artifacts import run_stage
 from .data import load_split, prompt_text
 from .gold import load_gold
+from .hardware import precision_of
 from .models import load_sft_policy
 from .sampling import sample_cached
-
-STAGE = "labels"
+from .stages import LABELS as STAGE
+from .stages import labels_params
 
 
 def label_pairs(prompts: list[str], answers_a: list[str], answers_b: list[str],
@@ -48,50 +45,39 @@ def label_pairs(prompts: list[str], answers_a: list[str], answers_b: list[str],
     })
 
 
-def stage_params(cfg) -> dict:
-    """What the labels depend on; a change here re-makes them."""
-    return {"sft": sft.stage_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
-            "sample_dtype": cfg.sample_dtype, "labels": dataclasses.asdict(cfg.labels)}
-
-
 def run_labelling(cfg, force: bool = False):
     """Sample two answers per ``pref`` prompt, gold-label them with noise, and save a
-    ``DatasetDict`` (train/validation) to ``runs/<profile>/labels``. Skipped when done;
-    sampling resumes from ``runs/<profile>/_work/labels`` after an interrupt."""
-    params, folder = stage_params(cfg), stage_dir(cfg.profile, STAGE)
-    if is_complete(cfg.profile, STAGE, params) and not force:
-        print(f"labels for these settings exist: {folder} (force=True re-makes them)")
-        return load_from_disk(str(folder / "pairs"))
+    ``DatasetDict`` (train/validation) to ``<runs>/<profile>/labels``. Skipped when done;
+    sampling resumes chunk by chunk after an interrupt."""
+    def build(out, work):
+        lc = cfg.labels
+        pref = load_split("pref", cfg)
+        if lc.max_prompts:
+            pref = pref.select(range(min(lc.max_prompts, len(pref))))
+        prompts = [prompt_text(r) for r in pref]
+        policy, tokenizer = load_sft_policy(cfg, dtype=precision_of(cfg).sample_dtype)
+        samples = sample_cached(policy, tokenizer, prompts, 2, lc.generation, cfg.seed, work,
+                                lc.chunk_size)
+        del policy
+        a = samples[samples["sample_idx"] == 0].set_index("prompt_idx").sort_index()
+        b = samples[samples["sample_idx"] == 1].set_index("prompt_idx").sort_index()
+        gold = load_gold(cfg)
+        gold_a = gold.score(prompts, a["text"].tolist())[:, 0].numpy()
+        gold_b = gold.score(prompts, b["text"].tolist())[:, 0].numpy()
+        pairs = label_pairs(prompts, a["text"].tolist(), b["text"].tolist(), gold_a, gold_b,
+                            lc.noise, cfg.seed)
+        pairs.insert(0, "id", pref["id"])
+        pairs["task"] = pref["task"]
+        is_a, fin_a, fin_b = (pairs.pop("chosen_is_a"), a["finished"].to_numpy(),
+                              b["finished"].to_numpy())
+        pairs["finished_chosen"] = np.where(is_a, fin_a, fin_b)  # ended with EOS, not cut off
+        pairs["finished_rejected"] = np.where(is_a, fin_b, fin_a)
+        split = Dataset.from_pandas(pairs, preserve_index=False).train_test_split(
+            test_size=lc.validation_fraction, seed=cfg.seed)
+        DatasetDict(train=split["train"], validation=split["test"]).save_to_disk(str(out / "pairs"))
 
-    lc = cfg.labels
-    pref = load_split("pref", cfg)
-    if lc.max_prompts:
-        pref = pref.select(range(min(lc.max_prompts, len(pref))))
-    prompts = [prompt_text(r) for r in pref]
-    policy, tokenizer = load_sft_policy(cfg, dtype=getattr(torch, cfg.sample_dtype))
-    work = runs_dir(cfg.profile) / "_work" / STAGE
-    samples = sample_cached(policy, tokenizer, prompts, 2, lc.generation, cfg.seed, work,
-                            lc.chunk_size)
-    del policy
-    a = samples[samples["sample_idx"] == 0].set_index("prompt_idx").sort_index()
-    b = samples[samples["sample_idx"] == 1].set_index("prompt_idx").sort_index()
-    gold = load_gold(cfg)
-    gold_a = gold.score(prompts, a["text"].tolist())[:, 0].numpy()
-    gold_b = gold.score(prompts, b["text"].tolist())[:, 0].numpy()
-    pairs = label_pairs(prompts, a["text"].tolist(), b["text"].tolist(), gold_a, gold_b,
-                        lc.noise, cfg.seed)
-    pairs.insert(0, "id", pref["id"])
-    pairs["task"] = pref["task"]
-    is_a, fin_a, fin_b = pairs.pop("chosen_is_a"), a["finished"].to_numpy(), b["finished"].to_numpy()
-    pairs["finished_chosen"] = np.where(is_a, fin_a, fin_b)  # ended with EOS, not cut off
-    pairs["finished_rejected"] = np.where(is_a, fin_b, fin_a)
-    split = Dataset.from_pandas(pairs, preserve_index=False).train_test_split(
-        test_size=lc.validation_fraction, seed=cfg.seed)
-    data = DatasetDict(train=split["train"], validation=split["test"])
-    with atomic_dir(folder) as tmp:
-        data.save_to_disk(str(tmp / "pairs"))
-        write_stage_config(tmp, params)
-    return data
+    return run_stage(cfg.profile, STAGE, labels_params(cfg), build,
+                     lambda folder: load_from_disk(str(folder / "pairs")), force)
 
 
 def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:

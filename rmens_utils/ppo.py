@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hardware import Precision
 from .models import format_prompt
 from .sampling import answer_rows, generation_kwargs, response_mask
 
@@ -47,7 +48,7 @@ def kl_penalised_rewards(logp: torch.Tensor, ref_logp: torch.Tensor, score: torc
     ``score`` ``(batch,)`` at the last real token."""
     rewards = -beta * (logp - ref_logp) * mask
     last = mask.sum(1).long().clamp(min=1) - 1
-    rewards[torch.arange(len(score)), last] += score
+    rewards[torch.arange(len(score), device=rewards.device), last] += score.to(rewards.device)
     return rewards
 
 
@@ -91,17 +92,14 @@ class PolicyWithValue(nn.Module):
     (``value_coef``) so that it does not dominate the policy's gradient.
     """
 
-    def __init__(self, policy, bf16: bool = False):
+    def __init__(self, policy, precision: Precision | None = None):
         super().__init__()
         self.policy = policy
-        self.bf16 = bf16  # bfloat16 autocast in forward passes and generation
-        self.value_head = nn.Linear(policy.config.hidden_size, 1)
+        # autocast of the forward passes and the dtype of the sampling copy (hardware.py)
+        self.precision = precision or Precision("fp32", policy.device.type)
+        self.value_head = nn.Linear(policy.config.hidden_size, 1, device=policy.device)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
-
-    def autocast(self):
-        """Weights stay float32; matrix products run in bfloat16 (backward outside)."""
-        return torch.autocast(self.policy.device.type, torch.bfloat16, enabled=self.bf16)
 
     def forward(self, input_ids, attention_mask, n_prompt: int):
         """Log-probabilities, entropies and values of the response tokens (positions
@@ -109,7 +107,7 @@ class PolicyWithValue(nn.Module):
         # prompts are left-padded: positions count real tokens only, as in ``generate``
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         n_response = input_ids.shape[1] - n_prompt
-        with self.autocast():  # logits only where they predict a response token
+        with self.precision.autocast():  # logits only where they predict a response token
             out = self.policy(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids, output_hidden_states=True,
                               logits_to_keep=n_response + 1)
@@ -124,11 +122,14 @@ class PolicyWithValue(nn.Module):
 def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
                epochs: int = 2, minibatch_size: int = 8, clip: float = 0.2,
                value_coef: float = 0.1, max_grad_norm: float = 1.0,
-               generator: torch.Generator | None = None) -> dict:
+               generator: torch.Generator | None = None, scaler=None) -> dict:
     """Several epochs of minibatch updates on one rollout batch. ``batch`` holds
     ``input_ids, attention_mask`` (prompt + response), ``mask`` (response tokens),
     ``old_logp, old_values, advantages, returns`` (all ``(batch, T)``). Returns the mean
-    of ``policy_loss, value_loss, clip_fraction, entropy`` over the minibatches."""
+    of ``policy_loss, value_loss, clip_fraction, entropy`` over the minibatches.
+    ``scaler``: a ``torch.amp.GradScaler`` (needed with float16 autocast)."""
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     model.train()
     n = batch["input_ids"].shape[0]
     stats = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "entropy": 0.0}
@@ -141,10 +142,11 @@ def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
             vf = value_loss(values, mb["old_values"], mb["returns"], mb["mask"], clip)
             loss = pg + value_coef * vf
             optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(
-                [p for p in model.parameters() if p.requires_grad], max_grad_norm)
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
             for key, value in (("policy_loss", pg), ("value_loss", vf),
                                ("clip_fraction", clip_frac),
                                ("entropy", masked_mean(entropy, mb["mask"]))):
@@ -163,17 +165,15 @@ def rollout(model: PolicyWithValue, tokenizer, user_texts: list[str], gen) -> di
     tokenizer.padding_side = "left"
     enc = tokenizer([format_prompt(tokenizer, t) for t in user_texts], return_tensors="pt",
                     padding=True, add_special_tokens=False).to(model.policy.device)
-    policy = model.policy
-    if model.bf16:
-        # Sample from a bfloat16 copy with any LoRA adapters merged in: the same policy up
-        # to bfloat16 rounding (as in the autocast forward passes), faster than
-        # autocast over float32 weights plus the adapters' extra products at every decoding
-        # step (16 answers × 64 tokens: 6.9 s including the 0.6-s copy, against 8.5 s), and
-        # the training weights are never touched.
-        policy = copy.deepcopy(policy)
-        if hasattr(policy, "merge_and_unload"):
-            policy = policy.merge_and_unload()
-        policy = policy.to(torch.bfloat16)
+    # Sample from a copy with any LoRA adapters merged in, in the precision's sampling dtype:
+    # the same policy (up to that dtype's rounding, as in the autocast forward passes), but
+    # without the adapters' extra products at every decoding step (16 answers × 64 tokens in
+    # bfloat16: 6.9 s including the 0.6-s copy, against 8.5 s unmerged under autocast), and
+    # the training weights are never touched.
+    policy = copy.deepcopy(model.policy)
+    if hasattr(policy, "merge_and_unload"):
+        policy = policy.merge_and_unload()
+    policy = policy.to(model.precision.sample_dtype)
     out = policy.generate(**enc, **generation_kwargs(gen, tokenizer))
     del policy
     n_prompt = enc["input_ids"].shape[1]

@@ -2,7 +2,6 @@
 score text, evaluate."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -11,15 +10,16 @@ from datasets import load_from_disk
 from scipy.stats import spearmanr
 from transformers import AutoTokenizer
 
-from . import labels
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
-from .artifacts import (CONFIG_FILE, atomic_dir, is_complete, require_stage, stage_dir,
-                        write_stage_config)
+from .artifacts import MissingArtifactError, run_stage, shown, stage_config, stage_dir
+from .hardware import precision_of
 from .models import load_rm_backbone
 from .reward_model import MultiHeadRewardModel
+from .stages import LABELS, member_stage, require, reward_params, rm_params
+from .stages import RM_ENSEMBLE as ENSEMBLE_STAGE  # noqa: F401  (for callers)
+from .stages import RM_MULTIHEAD as MULTIHEAD_STAGE
+from .stages import RM_SINGLE as SINGLE_STAGE
 from .training import reads_text_pairs, score, train_reward_model
-
-SINGLE_STAGE, ENSEMBLE_STAGE, MULTIHEAD_STAGE = "rm_single", "rm_ensemble", "rm_multihead"
 
 
 class ProxyReward:
@@ -38,9 +38,10 @@ class ProxyReward:
         return score(self.model, self.tokenizer, prompts, responses, self.batch_size, progress)
 
     @classmethod
-    def load(cls, folder, params: dict | None = None):
-        return cls(MultiHeadRewardModel.from_pretrained(folder),
-                   AutoTokenizer.from_pretrained(folder), params=params)
+    def load(cls, folder, device: str = "cpu"):
+        """The reward model saved in ``folder`` (a stage), with the settings that made it."""
+        return cls(MultiHeadRewardModel.from_pretrained(folder).to(device),
+                   AutoTokenizer.from_pretrained(folder), params=stage_config(folder))
 
 
 class EnsembleReward:
@@ -61,23 +62,30 @@ class EnsembleReward:
 
 def load_labels(cfg):
     """The gold-labelled pairs of notebook 02 (``DatasetDict`` train/validation)."""
-    return load_from_disk(str(require_stage(cfg.profile, labels.STAGE) / "pairs"))
+    return load_from_disk(str(require(cfg, LABELS) / "pairs"))
+
+
+def _folder(cfg, stage: str):
+    """A reward-model stage of 03-05 (made first if missing), or any other trained one."""
+    try:
+        return require(cfg, stage)
+    except ValueError:  # not one of the series' own stages: e.g. an exercise's variant
+        folder = stage_dir(cfg.profile, stage)
+        if stage_config(folder) is None:
+            raise MissingArtifactError(
+                f"No reward model '{stage}' in {shown(folder)}: train it first with "
+                f"proxy.train_proxy_stage(cfg, {stage!r}, ...).") from None
+        return folder
 
 
 def load_proxy(cfg, stage: str = SINGLE_STAGE) -> ProxyReward:
-    """A reward model an earlier notebook trained (the error names it when missing)."""
-    folder = require_stage(cfg.profile, stage)
-    return ProxyReward.load(folder, json.loads((folder / CONFIG_FILE).read_text()))
+    """A reward model an earlier notebook trained, on ``cfg.device``."""
+    return ProxyReward.load(_folder(cfg, stage), cfg.device)
 
 
 def training_log(cfg, stage: str = SINGLE_STAGE) -> pd.DataFrame:
     """The per-step training log of a trained reward model stage."""
-    return pd.read_csv(require_stage(cfg.profile, stage) / "log.csv")
-
-
-def member_stage(i: int) -> str:
-    """The stage of the i-th full-ensemble member."""
-    return f"{ENSEMBLE_STAGE}/member_{i}"
+    return pd.read_csv(_folder(cfg, stage) / "log.csv")
 
 
 def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
@@ -94,21 +102,13 @@ def new_reward_model(cfg, num_heads: int, seed: int):
     pooling = "mean" if reads_text_pairs(tokenizer) else "last"
     model = MultiHeadRewardModel.from_backbone(backbone, num_heads, pooling,
                                                cfg.rm.max_length, seed)
-    return model, tokenizer
-
-
-def stage_params(cfg, num_heads: int, seed: int, epochs: float, **options) -> dict:
-    """What one trained reward model depends on (not k or the epochs of other kinds)."""
-    rm = {k: getattr(cfg.rm, k) for k in
-          ("learning_rate", "batch_size", "max_length", "bf16", "standardise_pairs")}
-    return {"labels": labels.stage_params(cfg), "rm_backbone": cfg.rm_backbone_name, "rm": rm,
-            "num_heads": num_heads, "seed": seed, "epochs": epochs, **options}
+    return model.to(cfg.device), tokenizer
 
 
 def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = None,
                       epochs: float | None = None, bootstrap: bool = False,
                       freeze_backbone: bool = False, force: bool = False):
-    """Train one reward model on the labelled pairs and save it to ``runs/<profile>/<stage>``.
+    """Train one reward model on the labelled pairs and save it to ``<runs>/<profile>/<stage>``.
     ``bootstrap`` gives each head its own resample of the pairs; ``freeze_backbone``
     trains the heads only (both ablations, off by default as in Ahmed et al.).
 
@@ -116,45 +116,62 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
     """
     seed = cfg.seed if seed is None else seed
     epochs = cfg.rm.epochs if epochs is None else epochs
-    params = stage_params(cfg, num_heads, seed, epochs, bootstrap=bootstrap,
-                          freeze_backbone=freeze_backbone)
-    folder = stage_dir(cfg.profile, stage)
-    if is_complete(cfg.profile, stage, params) and not force:
-        print(f"'{stage}' for these settings exists: {folder} (force=True retrains it)")
-        return ProxyReward.load(folder, params), pd.read_csv(folder / "log.csv")
-    pairs = load_labels(cfg)["train"]
-    torch.manual_seed(seed)
-    model, tokenizer = new_reward_model(cfg, num_heads, seed)
-    log = train_reward_model(model, tokenizer, pairs, epochs=epochs,
-                             learning_rate=cfg.rm.learning_rate,
-                             batch_size=cfg.rm.batch_size, seed=seed, bf16=cfg.rm.bf16,
-                             bootstrap=bootstrap, freeze_backbone=freeze_backbone)
-    # Standardise each head on a sample of the policy's own (SFT) answers, so that every
-    # model and head speaks on one scale: SFT answers score mean 0, sd 1.
-    some = pairs.shuffle(seed=seed).select(range(min(len(pairs), cfg.rm.standardise_pairs)))
-    model.standardise(score(model, tokenizer, list(some["prompt"]) * 2,
-                            list(some["chosen"]) + list(some["rejected"])))
-    with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        log.to_csv(tmp / "log.csv", index=False)
-        write_stage_config(tmp, params)
-    return ProxyReward(model, tokenizer, params=params), log
+
+    def build(out, work):
+        pairs = load_labels(cfg)["train"]
+        torch.manual_seed(seed)
+        model, tokenizer = new_reward_model(cfg, num_heads, seed)
+        log = train_reward_model(model, tokenizer, pairs, epochs=epochs,
+                                 learning_rate=cfg.rm.learning_rate,
+                                 batch_size=cfg.rm.batch_size, seed=seed,
+                                 precision=precision_of(cfg), bootstrap=bootstrap,
+                                 freeze_backbone=freeze_backbone)
+        # Standardise each head on a sample of the policy's own (SFT) answers, so that every
+        # model and head speaks on one scale: SFT answers score mean 0, sd 1.
+        some = pairs.shuffle(seed=seed).select(range(min(len(pairs), cfg.rm.standardise_pairs)))
+        model.standardise(score(model, tokenizer, list(some["prompt"]) * 2,
+                                list(some["chosen"]) + list(some["rejected"])))
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        log.to_csv(out / "log.csv", index=False)
+
+    params = rm_params(cfg, num_heads, seed, epochs, bootstrap, freeze_backbone)
+    return run_stage(cfg.profile, stage, params, build, lambda folder: (
+        ProxyReward.load(folder, cfg.device), pd.read_csv(folder / "log.csv")), force)
 
 
-def train_ensemble_stage(cfg, k: int | None = None, epochs: float | None = None,
-                         force: bool = False):
-    """Train (or load) ``k`` one-head reward models that differ only by seed (head
-    initialisation and data order), each its own resumable stage
+def _train_series_stage(cfg, stage: str, force: bool = False):
+    """A reward model of notebooks 03-05, with exactly the settings later stages expect."""
+    p = reward_params(cfg, stage)
+    return train_proxy_stage(cfg, stage, p["num_heads"], p["seed"], p["epochs"], force=force)
+
+
+def train_single_stage(cfg, force: bool = False):
+    """The single proxy reward model of notebook 03: ``(ProxyReward, log)``."""
+    return _train_series_stage(cfg, SINGLE_STAGE, force)
+
+
+def train_multihead_stage(cfg, force: bool = False):
+    """The k-head reward model of notebook 05 (k = ``cfg.rm.num_members``, Ahmed et al.'s
+    one epoch): ``(ProxyReward, log)``."""
+    return _train_series_stage(cfg, MULTIHEAD_STAGE, force)
+
+
+def train_member_stage(cfg, i: int, force: bool = False):
+    """The i-th member of notebook 04's full ensemble (seed ``cfg.seed + 1 + i``)."""
+    return _train_series_stage(cfg, member_stage(i), force)
+
+
+def train_ensemble_stage(cfg, force: bool = False):
+    """Train (or load) the k one-head reward models of the full ensemble, which differ only
+    by seed (head initialisation and data order), each its own resumable stage
     ``rm_ensemble/member_<i>``. Returns ``(EnsembleReward, log)``; the log has a
     ``member`` column."""
-    k = cfg.rm.num_members if k is None else k
-    epochs = cfg.rm.ensemble_epochs if epochs is None else epochs
+    k = cfg.rm.num_members
     members, logs = [], []
     for i in range(k):
         print(f"member {i + 1}/{k}")
-        member, log = train_proxy_stage(cfg, member_stage(i), num_heads=1,
-                                        seed=cfg.seed + 1 + i, epochs=epochs, force=force)
+        member, log = train_member_stage(cfg, i, force)
         members.append(member)
         logs.append(log.assign(member=i))
     return EnsembleReward(members), pd.concat(logs, ignore_index=True)
@@ -204,14 +221,10 @@ def mean_correlation(scores) -> float:
 def cached_scores(cfg, stage: str, params: dict, reward, prompts: list[str],
                   responses: list[str]) -> np.ndarray:
     """``reward.score(prompts, responses)`` as an array ``(n, k)``, saved in
-    ``runs/<profile>/<stage>`` and re-made only when ``params`` (what the answers depend
+    ``<runs>/<profile>/<stage>`` and re-made only when ``params`` (what the answers depend
     on) or the reward model (its ``params``) change."""
-    params = {**params, "reward": reward.params}
-    folder = stage_dir(cfg.profile, stage)
-    if is_complete(cfg.profile, stage, params):
-        return np.load(folder / "scores.npy")
-    scores = reward.score(prompts, responses, progress=True).numpy()
-    with atomic_dir(folder) as tmp:
-        np.save(tmp / "scores.npy", scores)
-        write_stage_config(tmp, params)
-    return scores
+    def build(out, work):
+        np.save(out / "scores.npy", reward.score(prompts, responses, progress=True).numpy())
+
+    return run_stage(cfg.profile, stage, {**params, "reward": reward.params}, build,
+                     lambda folder: np.load(folder / "scores.npy"))

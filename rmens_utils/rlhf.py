@@ -4,16 +4,13 @@ One run optimises the SFT policy against one reward — the single proxy, or the
 ensemble or the multi-head model aggregated (e.g. by min) — and logs, every step, the
 aggregated proxy and each member/head, the gold reward of the same responses (scored,
 never optimised), the KL to the SFT policy and where the time went. Each run is a
-resumable stage ``runs/<profile>/ppo/<name>``: it checkpoints every ``save_every``
-steps to ``runs/<profile>/_work/ppo/<name>`` and continues from there when interrupted.
+resumable stage ``<runs>/<profile>/ppo/<name>``: it checkpoints every ``save_every``
+steps to the stage's work folder and continues from there when interrupted.
 Every run of a profile sees the same prompts in the same order with the same seeds.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,25 +19,19 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import sft
 from .aggregation import PPO_UWO_LAMBDA, aggregate
-from .artifacts import (CONFIG_FILE, atomic_dir, is_complete, require_stage, runs_dir, stage_dir,
-                        write_stage_config)
+from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
 from .gold import answer_features, load_gold
+from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import ENSEMBLE_STAGE, MULTIHEAD_STAGE, SINGLE_STAGE, load_ensemble, load_proxy
+from .proxy import ENSEMBLE_STAGE, load_ensemble, load_proxy
+from .stages import PPO as STAGE
+from .stages import PPO_RUNS as RUNS
+from .stages import ppo_params, require
 
-STAGE = "ppo"
-# name: (reward-model stage, aggregation of its k scores)
-RUNS = {"single": (SINGLE_STAGE, "mean"),  # k = 1: the mean is the score itself
-        "ensemble_min": (ENSEMBLE_STAGE, "min"),
-        "multihead_min": (MULTIHEAD_STAGE, "min"),
-        "ensemble_mean": (ENSEMBLE_STAGE, "mean"),
-        "multihead_mean": (MULTIHEAD_STAGE, "mean"),
-        "multihead_uwo": (MULTIHEAD_STAGE, "uwo")}
 MAIN_RUNS = ["single", "ensemble_min", "multihead_min"]  # the runs of notebook 06
 
 
@@ -56,12 +47,6 @@ class PPORun:
 def load_reward(cfg, stage: str):
     """The trained reward of ``stage`` (the full ensemble for ``rm_ensemble``)."""
     return load_ensemble(cfg) if stage == ENSEMBLE_STAGE else load_proxy(cfg, stage)
-
-
-def stage_params(cfg, name: str, reward) -> dict:
-    return {"sft": sft.stage_params(cfg), "reward": reward.params, "aggregation": RUNS[name][1],
-            "uwo_lambda": PPO_UWO_LAMBDA, "gold_name": cfg.gold_name, "seed": cfg.seed,
-            "ppo": dataclasses.asdict(cfg.ppo)}
 
 
 def prompt_schedule(cfg) -> list[list[str]]:
@@ -85,9 +70,9 @@ def new_policy(cfg):
             r=cfg.ppo.lora_r, lora_alpha=2 * cfg.ppo.lora_r, lora_dropout=0.0,
             target_modules="all-linear", task_type="CAUSAL_LM"))
     else:
-        reference = PolicyWithValue(copy.deepcopy(policy), cfg.ppo.bf16)
+        reference = PolicyWithValue(copy.deepcopy(policy), precision_of(cfg))
         reference.eval().requires_grad_(False)
-    return PolicyWithValue(policy, cfg.ppo.bf16), reference, tokenizer
+    return PolicyWithValue(policy, precision_of(cfg)), reference, tokenizer
 
 
 @torch.no_grad()
@@ -99,7 +84,7 @@ def reference_logprobs(model, reference, input_ids, attention_mask, n_prompt):
 
 
 def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: str, gold,
-             prompts: list[str], step: int) -> tuple[dict, pd.DataFrame]:
+             prompts: list[str], step: int, scaler=None) -> tuple[dict, pd.DataFrame]:
     """One PPO step: sample, score, compute advantages, update. Returns the log row and
     the responses with their scores."""
     p = cfg.ppo
@@ -110,6 +95,8 @@ def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: s
     clock = [time.perf_counter()]
 
     def lap():
+        if cfg.device.startswith("cuda"):
+            torch.cuda.synchronize()  # GPU work is asynchronous: time it when it is done
         clock.append(time.perf_counter())
         return clock[-1] - clock[-2]
 
@@ -137,10 +124,11 @@ def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: s
         {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logp": logp,
          "old_values": values, "advantages": whiten(advantages, mask), "returns": returns},
         n_prompt, epochs=p.epochs, minibatch_size=p.minibatch_size, clip=p.clip,
-        value_coef=p.value_coef, generator=torch.Generator().manual_seed(seed))
+        value_coef=p.value_coef, generator=torch.Generator().manual_seed(seed), scaler=scaler)
     update_s = lap()
 
-    log_ratio = (logp - ref_logp) * mask
+    log_ratio = ((logp - ref_logp) * mask).cpu()
+    mask = mask.cpu()
     words = pd.Series(batch["text"]).str.split().str.len()
     samples = pd.DataFrame({"step": step, "prompt": prompts, "text": batch["text"],
                             "n_tokens": batch["n_tokens"], "finished": batch["finished"],
@@ -163,77 +151,69 @@ def _trainable(model) -> dict:
     return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _write_run(tmp: Path, rows, samples, params) -> None:
-    """The log and the answers so far, then the settings (last: marks the folder done)."""
-    pd.DataFrame(rows).to_csv(tmp / "log.csv", index=False)
-    pd.concat(samples, ignore_index=True).to_parquet(tmp / "samples.parquet", index=False)
-    write_stage_config(tmp, params)
-
-
-def _save_checkpoint(folder: Path, model, optimizer, rows, samples, params) -> None:
-    with atomic_dir(folder) as tmp:
-        torch.save({"trainable": _trainable(model), "optimizer": optimizer.state_dict()},
-                   tmp / "state.pt")
-        _write_run(tmp, rows, samples, params)
+def _write_run(out: Path, rows, samples) -> None:
+    """The log and the answers so far."""
+    pd.DataFrame(rows).to_csv(out / "log.csv", index=False)
+    pd.concat(samples, ignore_index=True).to_parquet(out / "samples.parquet", index=False)
 
 
 def train_ppo_stage(cfg, name: str, force: bool = False) -> PPORun:
     """Run (or load) the PPO run ``name`` (a key of ``RUNS``) for ``cfg.ppo.steps`` steps."""
-    if name not in RUNS:
-        raise ValueError(f"Unknown PPO run {name!r}. Valid: {', '.join(RUNS)}.")
+    params = ppo_params(cfg, name)  # checks the name
     reward_stage, aggregation = RUNS[name]
-    reward = load_reward(cfg, reward_stage)
-    params = stage_params(cfg, name, reward)
-    stage, folder = f"{STAGE}/{name}", stage_dir(cfg.profile, f"{STAGE}/{name}")
-    if is_complete(cfg.profile, stage, params) and not force:
-        print(f"PPO run '{name}' for these settings exists: {folder} (force=True re-runs it)")
-        return load_ppo_run(cfg, name)
 
-    model, reference, tokenizer = new_policy(cfg)
-    optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
-                                  lr=cfg.ppo.learning_rate)
-    gold = load_gold(cfg)
-    work = runs_dir(cfg.profile) / "_work" / STAGE / name
-    rows, samples = [], []
-    if is_complete(cfg.profile, f"_work/{STAGE}/{name}", params) and not force:
-        state = torch.load(work / "state.pt")
-        # only the trained weights were saved; the frozen ones come from the SFT stage
-        unexpected = model.load_state_dict(state["trainable"], strict=False).unexpected_keys
-        if unexpected:
-            raise RuntimeError(f"checkpoint {work} does not fit this model ({unexpected[:3]}…); "
-                               "delete it or pass force=True")
-        optimizer.load_state_dict(state["optimizer"])
-        rows = pd.read_csv(work / "log.csv").to_dict("records")
-        samples = [pd.read_parquet(work / "samples.parquet")]
-        print(f"resuming '{name}' from its checkpoint at step {len(rows)}")
+    def build(out: Path, work: Path):
+        reward = load_reward(cfg, reward_stage)
+        model, reference, tokenizer = new_policy(cfg)
+        optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
+                                      lr=cfg.ppo.learning_rate)
+        scaler = precision_of(cfg).scaler()
+        gold = load_gold(cfg)
+        checkpoint, rows, samples = work / "checkpoint", [], []
+        if (checkpoint / "state.pt").is_file():
+            state = torch.load(checkpoint / "state.pt", map_location=cfg.device)
+            # only the trained weights were saved; the frozen ones come from the SFT stage
+            unexpected = model.load_state_dict(state["trainable"], strict=False).unexpected_keys
+            if unexpected:
+                raise RuntimeError(f"the checkpoint of '{name}' does not fit this model "
+                                   f"({unexpected[:3]}…); pass force=True to start again")
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            rows = pd.read_csv(checkpoint / "log.csv").to_dict("records")
+            samples = [pd.read_parquet(checkpoint / "samples.parquet")]
+            print(f"resuming '{name}' from its checkpoint at step {len(rows)}")
 
-    schedule = prompt_schedule(cfg)
-    bar = tqdm(range(len(rows), cfg.ppo.steps), desc=f"PPO {name}", initial=len(rows),
-               total=cfg.ppo.steps)
-    for step in bar:
-        row, df = ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation,
-                           gold, schedule[step], step)
-        rows.append(row)
-        samples.append(df)
-        bar.set_postfix(proxy=f"{row['proxy']:.2f}", gold=f"{row['gold']:.2f}",
-                        kl=f"{row['kl']:.1f}")
-        if (step + 1) % cfg.ppo.save_every == 0 and step + 1 < cfg.ppo.steps:
-            _save_checkpoint(work, model, optimizer, rows, samples, params)
+        schedule = prompt_schedule(cfg)
+        bar = tqdm(range(len(rows), cfg.ppo.steps), desc=f"PPO {name}", initial=len(rows),
+                   total=cfg.ppo.steps)
+        for step in bar:
+            row, df = ppo_step(cfg, model, reference, tokenizer, optimizer, reward,
+                               aggregation, gold, schedule[step], step, scaler=scaler)
+            rows.append(row)
+            samples.append(df)
+            bar.set_postfix(proxy=f"{row['proxy']:.2f}", gold=f"{row['gold']:.2f}",
+                            kl=f"{row['kl']:.1f}")
+            if (step + 1) % cfg.ppo.save_every == 0 and step + 1 < cfg.ppo.steps:
+                with atomic_dir(checkpoint) as tmp:
+                    torch.save({"trainable": _trainable(model), "optimizer": optimizer.state_dict(),
+                                "scaler": scaler.state_dict()}, tmp / "state.pt")
+                    _write_run(tmp, rows, samples)
+        model.policy.save_pretrained(out / "policy")  # with LoRA: the adapters only
+        torch.save(model.value_head.state_dict(), out / "value_head.pt")
+        _write_run(out, rows, samples)
 
-    with atomic_dir(folder) as tmp:
-        model.policy.save_pretrained(tmp / "policy")  # with LoRA: the adapters only
-        torch.save(model.value_head.state_dict(), tmp / "value_head.pt")
-        _write_run(tmp, rows, samples, params)
-    shutil.rmtree(work, ignore_errors=True)
-    return load_ppo_run(cfg, name)
+    return run_stage(cfg.profile, f"{STAGE}/{name}", params, build,
+                     lambda folder: _load_run(name, folder), force)
+
+
+def _load_run(name: str, folder: Path) -> PPORun:
+    return PPORun(name, pd.read_csv(folder / "log.csv"),
+                  pd.read_parquet(folder / "samples.parquet"), folder, stage_config(folder))
 
 
 def load_ppo_run(cfg, name: str) -> PPORun:
-    """A finished PPO run (the error names notebook 06 when it is missing)."""
-    folder = require_stage(cfg.profile, f"{STAGE}/{name}")
-    return PPORun(name, pd.read_csv(folder / "log.csv"),
-                  pd.read_parquet(folder / "samples.parquet"), folder,
-                  json.loads((folder / CONFIG_FILE).read_text()))
+    """A finished PPO run of notebook 06 (run first if missing)."""
+    return _load_run(name, require(cfg, f"{STAGE}/{name}"))
 
 
 def smooth(log: pd.DataFrame, window: int = 5) -> pd.DataFrame:

@@ -1,9 +1,7 @@
 """Supervised fine-tuning of the policy with TRL's ``SFTTrainer`` (notebook 01)."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +10,12 @@ import pandas as pd
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
-from .artifacts import (atomic_dir, atomic_write_json, is_complete, runs_dir, stage_dir,
-                        write_stage_config)
+from .artifacts import atomic_write_json, run_stage
 from .data import load_split, prompt_text
+from .hardware import precision_of
 from .models import format_prompt, load_policy
-
-STAGE = "sft"
+from .stages import SFT as STAGE
+from .stages import sft_params
 
 
 @dataclass
@@ -25,12 +23,6 @@ class SFTResult:
     folder: Path
     log: pd.DataFrame  # one row per logged step: step, epoch, loss, learning_rate ...
     metrics: dict  # eval_loss_before, eval_loss_after, train_seconds, n_train, n_eval ...
-
-
-def stage_params(cfg) -> dict:
-    """What the SFT artifact depends on; a change here re-runs the stage."""
-    return {"policy_name": cfg.policy_name, "data_source": cfg.data_source,
-            "seed": cfg.seed, "sft": dataclasses.asdict(cfg.sft)}
 
 
 def sft_datasets(cfg, tokenizer):
@@ -59,7 +51,7 @@ def make_trainer(cfg, model, tokenizer, train, held_out, output_dir: Path):
         completion_only_loss=True,  # learn the answers, not the prompts
         logging_steps=1, save_steps=s.save_steps, save_total_limit=1, eval_strategy="no",
         report_to="none", seed=cfg.seed, data_seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=cfg.device == "cpu", bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
     )
     peft_config = None
     if s.use_lora:
@@ -70,58 +62,41 @@ def make_trainer(cfg, model, tokenizer, train, held_out, output_dir: Path):
 
 
 def run_sft(cfg, force: bool = False) -> SFTResult:
-    """Fine-tune the base policy on the ``sft`` split; save it under ``runs/<profile>/sft``.
+    """Fine-tune the base policy on the ``sft`` split; save it under ``<runs>/<profile>/sft``.
 
     Skipped when the artifact exists for the same settings (unless ``force``).
-    Checkpoints go to ``runs/<profile>/_work/sft``, so an interrupted run resumes.
+    Checkpoints go to the stage's work folder, so an interrupted run resumes.
     """
-    params = stage_params(cfg)
-    folder = stage_dir(cfg.profile, STAGE)
-    if is_complete(cfg.profile, STAGE, params) and not force:
-        print(f"SFT artifact for these settings exists: {folder} (force=True re-runs it)")
-        return load_sft_result(folder)
+    def build(out: Path, work: Path):
+        model, tokenizer = load_policy(cfg)
+        train, held_out = sft_datasets(cfg, tokenizer)
+        trainer = make_trainer(cfg, model, tokenizer, train, held_out, work)
+        before_file = work / "eval_loss_before.json"
+        if not before_file.is_file():  # measured once, on the untouched base policy
+            atomic_write_json(before_file, trainer.evaluate()["eval_loss"])
+        checkpoint = get_last_checkpoint(str(work))
+        if checkpoint:
+            print(f"resuming from checkpoint {Path(checkpoint).name}")
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=checkpoint)
+        metrics = {
+            "eval_loss_before": json.loads(before_file.read_text()),
+            "eval_loss_after": trainer.evaluate()["eval_loss"],
+            "train_seconds": round(time.perf_counter() - start, 1),
+            "steps": trainer.state.global_step,
+            "n_train": len(train), "n_eval": len(held_out),
+            "trainable_parameters": sum(p.numel() for p in trainer.model.parameters()
+                                        if p.requires_grad),
+        }
+        model = trainer.model
+        if cfg.sft.use_lora:  # later stages load a plain model
+            model = model.merge_and_unload()
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        pd.DataFrame(trainer.state.log_history).to_csv(out / "log.csv", index=False)
+        atomic_write_json(out / "metrics.json", metrics)
 
-    work = runs_dir(cfg.profile) / "_work" / STAGE
-    if force or not (work / "params.json").is_file() or \
-            json.loads((work / "params.json").read_text()) != json.loads(json.dumps(params)):
-        shutil.rmtree(work, ignore_errors=True)  # checkpoints of other settings are useless
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(work / "params.json", params)
-
-    model, tokenizer = load_policy(cfg)
-    train, held_out = sft_datasets(cfg, tokenizer)
-    trainer = make_trainer(cfg, model, tokenizer, train, held_out, work)
-
-    before_file = work / "eval_loss_before.json"
-    if not before_file.is_file():  # measured once, on the untouched base policy
-        atomic_write_json(before_file, trainer.evaluate()["eval_loss"])
-    checkpoint = get_last_checkpoint(str(work))
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    metrics = {
-        "eval_loss_before": json.loads(before_file.read_text()),
-        "eval_loss_after": trainer.evaluate()["eval_loss"],
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "steps": trainer.state.global_step,
-        "n_train": len(train), "n_eval": len(held_out),
-        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters()
-                                    if p.requires_grad),
-    }
-    model = trainer.model
-    if cfg.sft.use_lora:  # later stages load a plain model
-        model = model.merge_and_unload()
-    log = pd.DataFrame(trainer.state.log_history)
-
-    with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        log.to_csv(tmp / "log.csv", index=False)
-        atomic_write_json(tmp / "metrics.json", metrics)
-        write_stage_config(tmp, params)
-    shutil.rmtree(work, ignore_errors=True)
-    return SFTResult(folder, log, metrics)
+    return run_stage(cfg.profile, STAGE, sft_params(cfg), build, load_sft_result, force)
 
 
 def load_sft_result(folder: Path) -> SFTResult:
@@ -135,6 +110,7 @@ def time_training_steps(cfg, use_lora: bool, n_steps: int = 3) -> dict:
     from peft import LoraConfig, get_peft_model
 
     model, tokenizer = load_policy(cfg)
+    precision = precision_of(cfg)
     if use_lora:
         model = get_peft_model(model, LoraConfig(
             r=cfg.sft.lora_r, lora_alpha=2 * cfg.sft.lora_r, target_modules="all-linear",
@@ -144,17 +120,22 @@ def time_training_steps(cfg, use_lora: bool, n_steps: int = 3) -> dict:
     tokenizer.padding_side = "right"
     batch = tokenizer([p + c for p, c in zip(rows["prompt"], rows["completion"])],
                       return_tensors="pt", padding=True, truncation=True,
-                      max_length=cfg.sft.max_length, add_special_tokens=False)
+                      max_length=cfg.sft.max_length, add_special_tokens=False).to(cfg.device)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.sft.learning_rate)
+    optimizer, scaler = torch.optim.AdamW(trainable, lr=cfg.sft.learning_rate), precision.scaler()
     model.train()
     seconds = []
     for _ in range(n_steps + 1):  # the first step warms up and is not counted
         start = time.perf_counter()
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
+        with precision.autocast():
+            loss = model(**batch, labels=labels).loss
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad()
+        if cfg.device.startswith("cuda"):
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     return {"method": "LoRA" if use_lora else "full fine-tune",
             "trainable_parameters": sum(p.numel() for p in trainable),

@@ -1,21 +1,35 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 # Tests use the smallest profile unless a test asks for another one.
 os.environ.setdefault("RMENS_PROFILE", "smoke")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests never write into the repository's runs/: the session gets its own runs folder, which
+# the notebooks executed by nbmake inherit through the environment.
+SESSION_RUNS = tempfile.mkdtemp(prefix="rmens-test-runs-")
+os.environ["RMENS_RUNS"] = SESSION_RUNS
+atexit.register(shutil.rmtree, SESSION_RUNS, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items):
+    """The notebook opened alone runs first, while the session's runs folder is empty; the
+    notebooks executed after it then find the stages it built."""
+    items.sort(key=lambda item: "opened_alone" not in item.name)
 
 
 @pytest.fixture
-def tmp_root(tmp_path, monkeypatch):
-    """A throw-away repository root sharing data/ and the converted base policy."""
+def tmp_runs(tmp_path, monkeypatch):
+    """An empty, throw-away runs folder sharing only the converted base policy."""
     from rmens_utils import artifacts, get_config, models
 
-    models.load_policy(get_config("smoke"))  # makes runs/_cache in the real root if missing
-    real = artifacts.repo_root()
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "_cache").symlink_to(real / "runs" / "_cache")
-    (tmp_path / "data").symlink_to(real / "data")
-    monkeypatch.setenv("RMENS_ROOT", str(tmp_path))
-    return tmp_path
+    models.load_policy(get_config("smoke"))  # converted once into the session's _cache
+    shared = artifacts.runs_root() / "_cache"
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "_cache").symlink_to(shared)
+    monkeypatch.setenv("RMENS_RUNS", str(runs))
+    return runs

@@ -11,16 +11,27 @@ from rmens_utils import artifacts
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("RMENS_ROOT", str(tmp_path))
+    monkeypatch.setenv("RMENS_RUNS", str(tmp_path / "runs"))
     return tmp_path
 
 
 def test_paths_resolve_from_the_repository_not_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("RMENS_ROOT", raising=False)
+    monkeypatch.delenv("RMENS_RUNS", raising=False)
     monkeypatch.chdir(tmp_path)
     root = artifacts.repo_root()
     assert (root / "rmens_utils" / "artifacts.py").is_file()
     assert artifacts.stage_dir("cpu", "sft") == root / "runs" / "cpu" / "sft"
+
+
+def test_a_moved_runs_folder_is_honoured(monkeypatch, tmp_path):
+    from rmens_utils import setup
+
+    monkeypatch.setenv("RMENS_RUNS", str(tmp_path / "elsewhere"))
+    assert artifacts.stage_dir("cpu", "sft") == tmp_path / "elsewhere" / "cpu" / "sft"
+    setup("smoke", runs_dir=tmp_path / "drive", verbose=False)  # as on Colab with Drive
+    assert artifacts.stage_dir("smoke", "labels") == tmp_path / "drive" / "smoke" / "labels"
+    assert artifacts.shown(artifacts.stage_dir("smoke", "labels")) == "<runs>/smoke/labels"
 
 
 def test_atomic_write_replaces_whole_file(root):
@@ -79,7 +90,58 @@ def test_stage_complete_only_for_the_same_config(root):
     assert not artifacts.is_complete("smoke", "sft", {"lr": 1})
 
 
-def test_missing_stage_names_the_notebook(root):
-    with pytest.raises(artifacts.MissingArtifactError) as err:
-        artifacts.require_stage("cpu", "sft")
-    assert "01_sft.ipynb" in str(err.value) and "RMENS_PROFILE=cpu" in str(err.value)
+def _build(files: dict):
+    def build(out, work):
+        for name, text in files.items():
+            (out / name).write_text(text)
+    return build
+
+
+def _read(folder):
+    return (folder / "a.txt").read_text()
+
+
+def test_run_stage_builds_once_then_loads_and_remakes_when_settings_change(root, capsys):
+    assert artifacts.run_stage("cpu", "s", {"lr": 1}, _build({"a.txt": "one"}), _read) == "one"
+    assert "done" not in capsys.readouterr().out
+    # same settings: loaded, not rebuilt (the build would fail)
+    assert artifacts.run_stage("cpu", "s", {"lr": 1}, None, _read) == "one"
+    assert "s: done for these settings, loaded from <runs>/cpu/s" in capsys.readouterr().out
+    # other settings: never silently reused
+    assert artifacts.run_stage("cpu", "s", {"lr": 2}, _build({"a.txt": "two"}), _read) == "two"
+    assert "made with other settings (lr): remaking it" in capsys.readouterr().out
+    assert artifacts.is_complete("cpu", "s", {"lr": 2})
+    assert not (artifacts.runs_dir("cpu") / "_work" / "s").exists()
+
+
+def test_run_stage_interrupted_keeps_its_work_and_never_looks_done(root):
+    def interrupted(out, work):
+        (work / "chunk-0").write_text("kept")  # progress worth keeping
+        (out / "a.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.run_stage("cpu", "s", {"lr": 1}, interrupted, _read)
+    assert not artifacts.stage_dir("cpu", "s").exists()
+    seen = []
+
+    def resumed(out, work):
+        seen.append((work / "chunk-0").read_text())
+        (out / "a.txt").write_text("whole")
+
+    assert artifacts.run_stage("cpu", "s", {"lr": 1}, resumed, _read) == "whole"
+    assert seen == ["kept"]
+    # work left by other settings is thrown away, not resumed from
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.run_stage("cpu", "t", {"lr": 1}, interrupted, _read)
+    fresh = []
+    artifacts.run_stage("cpu", "t", {"lr": 3}, lambda out, work: (
+        fresh.append(sorted(p.name for p in work.iterdir())), _build({"a.txt": "x"})(out, work)),
+        _read)
+    assert fresh == [["rmens_stage.json"]]
+
+
+def test_differences_name_the_changed_settings():
+    old = {"sft": {"lr": 1, "epochs": 2}, "seed": 0}
+    assert artifacts.differences(old, {"sft": {"lr": 1, "epochs": 3}, "seed": 1}) == [
+        "seed", "sft.epochs"]

@@ -5,14 +5,15 @@ import pandas as pd
 import pytest
 from datasets import Dataset, DatasetDict
 
-from rmens_utils import cost
+from rmens_utils import cost, get_config
 from rmens_utils.artifacts import stage_dir, write_stage_config
+from rmens_utils.stages import labels_params
 
 
 @pytest.fixture
 def labelled_pairs(tmp_path, monkeypatch):
     """A tiny stand-in for notebook 02's labels under a temporary repository root."""
-    monkeypatch.setenv("RMENS_ROOT", str(tmp_path))
+    monkeypatch.setenv("RMENS_RUNS", str(tmp_path / "runs"))
     n = 16
     rows = {"prompt": [f"Tell me about topic {i}." for i in range(n)],
             "chosen": [f"Topic {i} is interesting for many reasons." for i in range(n)],
@@ -20,7 +21,7 @@ def labelled_pairs(tmp_path, monkeypatch):
     folder = stage_dir("smoke", "labels")
     DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)}
                 ).save_to_disk(str(folder / "pairs"))
-    write_stage_config(folder, {})
+    write_stage_config(folder, labels_params(get_config("smoke")))  # as if made by 02
 
 
 def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):

@@ -75,7 +75,7 @@ def test_hub_code_path_on_a_local_stand_in(policy, tmp_path):
     """The gpu profile's loader on a tiny local GPT-NeoX (Pythia's architecture) whose
     tokenizer, like Pythia's, has no pad token and EOS == UNK."""
     _, tok = policy
-    tok = type(tok).from_pretrained(models.repo_root() / "runs" / "_cache" / "smollm2-135m-instruct")
+    tok = type(tok).from_pretrained(models.runs_root() / "_cache" / "smollm2-135m-instruct")
     tok.pad_token = None
     tok.eos_token = tok.unk_token = "<|endoftext|>"
     tok.chat_template = None

@@ -28,7 +28,7 @@ class WordCountGold:
 
 
 @pytest.fixture
-def stand_ins(tmp_root, monkeypatch):
+def stand_ins(tmp_runs, monkeypatch):
     """PPO on the base policy with stand-in rewards, in a throw-away root."""
     monkeypatch.setattr(rlhf, "load_sft_policy", lambda cfg: models.load_policy(cfg))
     monkeypatch.setattr(rlhf, "load_reward", lambda cfg, stage: LengthReward())
@@ -107,10 +107,10 @@ def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, caps
     shutil.rmtree(straight.folder)
     real_step = rlhf.ppo_step
 
-    def interrupted(*args):
+    def interrupted(*args, **kwargs):
         if args[-1] == 2:  # the step
             raise KeyboardInterrupt  # the user stops the notebook
-        return real_step(*args)
+        return real_step(*args, **kwargs)
 
     monkeypatch.setattr(rlhf, "ppo_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -126,15 +126,20 @@ def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, caps
     assert resumed.log["gold"].tolist() == straight.log["gold"].tolist()
     assert not (artifacts.runs_dir("smoke") / "_work" / "ppo" / "multihead_min").exists()
     rlhf.train_ppo_stage(cfg, "multihead_min")
-    assert "exists" in capsys.readouterr().out  # done: loaded, not re-run
+    assert "done for these settings" in capsys.readouterr().out  # loaded, not re-run
 
 
-def test_bad_names_and_missing_reward_models_say_what_to_do(tmp_root):
+def test_bad_names_are_refused_and_missing_inputs_are_planned(tmp_runs):
+    from rmens_utils import stages
+
     cfg = get_config("smoke")
     with pytest.raises(ValueError, match="Valid: single"):
         rlhf.train_ppo_stage(cfg, "singel")
-    with pytest.raises(artifacts.MissingArtifactError, match="03_proxy_reward_model"):
-        rlhf.train_ppo_stage(cfg, "single")
+    plan = [s.name for s in stages.missing(cfg, "ppo/ensemble_min")]
+    assert plan == ["sft", "labels", "rm_ensemble/member_0", "rm_ensemble/member_1",
+                    "rm_ensemble/member_2", "ppo/ensemble_min"]
+    assert [s.notebook for s in stages.missing(cfg, "rm_single")] == [
+        "01_sft", "02_gold_labels", "03_proxy_reward_model"]
 
 
 def test_summary_finds_the_gold_peak():

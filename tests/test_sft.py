@@ -1,7 +1,7 @@
 import pytest
 from transformers import TrainerCallback
 
-from rmens_utils import artifacts, get_config, models, sft
+from rmens_utils import artifacts, get_config, models, sft, stages
 
 
 def test_sft_pairs_are_chat_prompts_and_plain_answers():
@@ -22,7 +22,7 @@ class StopAtSecondStep(TrainerCallback):
             raise KeyboardInterrupt  # the user stops the notebook mid-run
 
 
-def test_interrupted_sft_resumes_then_is_skipped(tmp_root, monkeypatch, capsys):
+def test_interrupted_sft_resumes_then_is_skipped(tmp_runs, monkeypatch, capsys):
     cfg = get_config("smoke")  # 2 steps, a checkpoint after every step
     real_make_trainer = sft.make_trainer
 
@@ -34,7 +34,7 @@ def test_interrupted_sft_resumes_then_is_skipped(tmp_root, monkeypatch, capsys):
     monkeypatch.setattr(sft, "make_trainer", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sft.run_sft(cfg)
-    assert not artifacts.is_complete("smoke", "sft", sft.stage_params(cfg))
+    assert not artifacts.is_complete("smoke", "sft", stages.sft_params(cfg))
     assert not artifacts.stage_dir("smoke", "sft").exists()
 
     monkeypatch.setattr(sft, "make_trainer", real_make_trainer)
@@ -43,11 +43,12 @@ def test_interrupted_sft_resumes_then_is_skipped(tmp_root, monkeypatch, capsys):
     assert result.metrics["steps"] == 2
     assert result.log["loss"].notna().sum() >= 1
     assert result.metrics["eval_loss_after"] < result.metrics["eval_loss_before"]
-    assert artifacts.is_complete("smoke", "sft", sft.stage_params(cfg))
+    assert artifacts.is_complete("smoke", "sft", stages.sft_params(cfg))
     assert not (artifacts.runs_dir("smoke") / "_work" / "sft").exists()
 
     model, tok = models.load_sft_policy(cfg)
     assert tok.pad_token_id != tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
 
     again = sft.run_sft(cfg)  # same settings: skipped, same numbers
-    assert "exists" in capsys.readouterr().out and again.metrics == result.metrics
+    assert "done for these settings" in capsys.readouterr().out
+    assert again.metrics == result.metrics

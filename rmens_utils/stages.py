@@ -1,0 +1,178 @@
+"""Every stage of the pipeline in one place: the settings it depends on, the notebook that
+makes it, roughly how long it takes, and how a later notebook builds it when it is missing.
+
+A notebook opened alone (a course, or Colab, where each notebook gets its own runtime) calls
+the loaders of its inputs; they call :func:`require`, which builds whatever is missing or was
+made with other settings, with the earlier notebooks' own functions, after saying what it will
+build and about how long that takes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .aggregation import PPO_UWO_LAMBDA
+from .artifacts import is_complete, runs_dir, shown, stage_dir
+
+SFT, LABELS, BON_SAMPLES = "sft", "labels", "bon_samples"
+RM_SINGLE, RM_ENSEMBLE, RM_MULTIHEAD = "rm_single", "rm_ensemble", "rm_multihead"
+PPO = "ppo"
+
+
+# --- what each stage depends on (a change in any of it re-makes the stage) ---------------
+
+def sft_params(cfg) -> dict:
+    return {"policy_name": cfg.policy_name, "data_source": cfg.data_source,
+            "seed": cfg.seed, "sft": dataclasses.asdict(cfg.sft)}
+
+
+def labels_params(cfg) -> dict:
+    return {"sft": sft_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+            "labels": dataclasses.asdict(cfg.labels)}
+
+
+def bon_params(cfg) -> dict:
+    return {"sft": sft_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+            "bon": dataclasses.asdict(cfg.bon),
+            "generation": dataclasses.asdict(cfg.labels.generation)}
+
+
+def rm_params(cfg, num_heads: int, seed: int, epochs: float, bootstrap: bool = False,
+              freeze_backbone: bool = False) -> dict:
+    """One trained reward model (not k or the epochs of the other kinds)."""
+    rm = {k: getattr(cfg.rm, k) for k in
+          ("learning_rate", "batch_size", "max_length", "standardise_pairs")}
+    return {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name, "rm": rm,
+            "num_heads": num_heads, "seed": seed, "epochs": epochs, "bootstrap": bootstrap,
+            "freeze_backbone": freeze_backbone}
+
+
+def member_stage(i: int) -> str:
+    """The stage of the i-th full-ensemble member."""
+    return f"{RM_ENSEMBLE}/member_{i}"
+
+
+def reward_params(cfg, stage: str) -> dict:
+    """The settings of the reward model(s) a stage name stands for, as made by 03-05."""
+    if stage == RM_SINGLE:
+        return rm_params(cfg, 1, cfg.seed, cfg.rm.epochs)
+    if stage == RM_MULTIHEAD:
+        return rm_params(cfg, cfg.rm.num_members, cfg.seed, cfg.rm.multihead_epochs)
+    if stage == RM_ENSEMBLE:
+        return {"members": [reward_params(cfg, member_stage(i))
+                            for i in range(cfg.rm.num_members)]}
+    match = re.fullmatch(rf"{RM_ENSEMBLE}/member_(\d+)", stage)
+    if match:  # members differ only by seed: head initialisation and data order
+        return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
+    raise ValueError(f"{stage!r} is not a reward-model stage")
+
+
+# name: (reward-model stage, aggregation of its k scores)
+PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itself
+            "ensemble_min": (RM_ENSEMBLE, "min"),
+            "multihead_min": (RM_MULTIHEAD, "min"),
+            "ensemble_mean": (RM_ENSEMBLE, "mean"),
+            "multihead_mean": (RM_MULTIHEAD, "mean"),
+            "multihead_uwo": (RM_MULTIHEAD, "uwo")}
+
+
+def ppo_params(cfg, name: str) -> dict:
+    if name not in PPO_RUNS:
+        raise ValueError(f"Unknown PPO run {name!r}. Valid: {', '.join(PPO_RUNS)}.")
+    reward_stage, aggregation = PPO_RUNS[name]
+    return {"sft": sft_params(cfg), "reward": reward_params(cfg, reward_stage),
+            "aggregation": aggregation, "uwo_lambda": PPO_UWO_LAMBDA,
+            "gold_name": cfg.gold_name, "seed": cfg.seed, "ppo": dataclasses.asdict(cfg.ppo)}
+
+
+# --- who makes each stage, from what, and how long it takes ------------------------------
+
+# Minutes per stage, to plan with: cpu and smoke on 2 CPU cores (measured), gpu on a
+# Colab T4 (an estimate).
+MINUTES = {
+    "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
+              BON_SAMPLES: 0.3, PPO: 0.5},
+    "cpu": {SFT: 12, LABELS: 15, RM_SINGLE: 6, "member": 6, RM_MULTIHEAD: 3,
+            BON_SAMPLES: 20, PPO: 22},
+    "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
+            BON_SAMPLES: 40, PPO: 30},
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    notebook: str  # the notebook that makes it
+    needs: tuple[str, ...]  # stages it reads
+    params: Callable  # cfg -> its settings
+    build: Callable  # cfg -> runs the notebook's own function for it
+    kind: str  # key of MINUTES
+
+
+def stage(cfg, name: str) -> Stage:
+    """What is known about stage ``name`` (e.g. ``labels``, ``rm_ensemble/member_1``,
+    ``ppo/single``)."""
+    from . import best_of_n, labels, proxy, rlhf, sft  # they import this module
+
+    if name == SFT:
+        return Stage(name, "01_sft", (), sft_params, sft.run_sft, SFT)
+    if name == LABELS:
+        return Stage(name, "02_gold_labels", (SFT,), labels_params, labels.run_labelling, LABELS)
+    if name == BON_SAMPLES:
+        return Stage(name, "03_proxy_reward_model", (SFT,), bon_params,
+                     best_of_n.run_bon_sampling, BON_SAMPLES)
+    if name == RM_SINGLE:
+        return Stage(name, "03_proxy_reward_model", (LABELS,),
+                     lambda c: reward_params(c, name), proxy.train_single_stage, RM_SINGLE)
+    if name == RM_MULTIHEAD:
+        return Stage(name, "05_multihead_reward_model", (LABELS,),
+                     lambda c: reward_params(c, name), proxy.train_multihead_stage, RM_MULTIHEAD)
+    if re.fullmatch(rf"{RM_ENSEMBLE}/member_\d+", name):
+        i = int(name.rsplit("_", 1)[1])
+        return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
+                     lambda c: proxy.train_member_stage(c, i), "member")
+    if name.startswith(f"{PPO}/") and name[len(PPO) + 1:] in PPO_RUNS:
+        run = name[len(PPO) + 1:]
+        reward_stage = PPO_RUNS[run][0]
+        rewards = ([member_stage(i) for i in range(cfg.rm.num_members)]
+                   if reward_stage == RM_ENSEMBLE else [reward_stage])
+        return Stage(name, "06_ppo", (SFT, *rewards), lambda c: ppo_params(c, run),
+                     lambda c: rlhf.train_ppo_stage(c, run), PPO)
+    raise ValueError(f"Unknown stage {name!r}.")
+
+
+def missing(cfg, name: str) -> list[Stage]:
+    """The stages to build, inputs first, before ``name`` can be read with ``cfg``."""
+    order: list[Stage] = []
+
+    def visit(n: str):
+        s = stage(cfg, n)
+        if is_complete(cfg.profile, n, s.params(cfg)) or any(o.name == n for o in order):
+            return
+        for need in s.needs:
+            visit(need)
+        order.append(s)
+
+    visit(name)
+    return order
+
+
+def require(cfg, name: str) -> Path:
+    """The folder of stage ``name`` made with ``cfg``'s settings, built first (with its
+    own inputs) if it is missing or was made with other settings."""
+    todo = missing(cfg, name)
+    if todo:
+        minutes = MINUTES.get(cfg.profile, MINUTES["cpu"])
+        total = sum(minutes[s.kind] for s in todo)
+        where = "a Colab T4, estimated" if cfg.profile == "gpu" else "2 CPU cores"
+        print(f"'{name}' is not yet made with these settings in {shown(runs_dir(cfg.profile))}. "
+              f"Building it and what it needs with the notebooks' own functions, "
+              f"about {total:g} min on {where}:")
+        for s in todo:
+            print(f"  {s.name:<24} notebooks/{s.notebook}.ipynb   ~{minutes[s.kind]:g} min")
+        for s in todo:
+            s.build(cfg)
+    return stage_dir(cfg.profile, name)
