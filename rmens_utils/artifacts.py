@@ -1,7 +1,8 @@
-"""Artifacts on disk: ``runs/<profile>/<stage>/``, written atomically, with their config.
+"""Artifacts on disk: ``<runs>/<profile>/<stage>/``, written atomically, with their settings.
 
-A stage is *complete* when its folder holds ``rmens_stage.json`` equal to the config that
-would make it now; it is written last, so a half-written stage never looks complete.
+``<runs>`` is ``runs/`` in the repository unless ``$RMENS_RUNS`` moves it (e.g. to Google
+Drive). A stage is *complete* when its folder holds ``rmens_stage.json`` equal to the settings
+that would make it now; that file is written last, so a half-written stage never looks complete.
 """
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
 
 def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:
     """``reward.score`` of every cached best-of-n sample, ``(len(samples), k)``, itself
-    cached in ``runs/<profile>/bon_scores/<name>`` and re-made only when the samples or
+    cached in ``<runs>/<profile>/bon_scores/<name>`` and re-made only when the samples or
     the reward model change. Notebooks 04–05 compare many models on the same samples
     without re-scoring them each time."""
     return cached_scores(cfg, f"bon_scores/{name}", {"samples": bon_params(cfg)}, reward,

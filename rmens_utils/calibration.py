@@ -144,13 +144,13 @@ def cross_run_pairs(samples: pd.DataFrame) -> pd.DataFrame:
                 if ga != gb:
                     rows.append({"step": step, "prompt": prompt, "answer_a": a, "answer_b": b,
                                  "y": int(ga > gb)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["step", "prompt", "answer_a", "answer_b", "y"])
 
 
 def score_ppo_answers(cfg, runs, rewards: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Every answer of the PPO ``runs`` (``rlhf.PPORun``), stacked with a ``run`` column,
     and each reward model's scores of them ``(answers, k)``, cached in
-    ``runs/<profile>/ppo_scores/<name>``."""
+    ``<runs>/<profile>/ppo_scores/<name>``."""
     samples = pd.concat([run.samples.assign(run=run.name) for run in runs], ignore_index=True)
     params = {"ppo": {run.name: run.params for run in runs}}
     scores = {name: cached_scores(cfg, f"ppo_scores/{name}", params, reward,

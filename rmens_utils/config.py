@@ -178,8 +178,13 @@ PROFILES: dict[str, Config] = {
         policy_name="EleutherAI/pythia-410m-deduped",
         rm_backbone_name="EleutherAI/pythia-70m-deduped",
         data_source="alpaca_farm",
+        # Batches of 4 x 512 tokens, 4 accumulated (16 a step): the activations of 16 x 512
+        # tokens through 24 layers (~34·h + 5·a·s bytes per token and layer in 16-bit,
+        # Korthikanti et al. 2022: ~75 kB x 8,192 tokens x 24 layers ≈ 15 GB) would not fit a
+        # T4 next to the weights, gradients and AdamW states (16 bytes a parameter: 6.5 GB).
         sft=SFTConfig(max_examples=10_000, eval_fraction=0.02, epochs=1,
-                      learning_rate=1e-5, batch_size=16, max_length=512, save_steps=200),
+                      learning_rate=1e-5, batch_size=4, grad_accum=4, max_length=512,
+                      save_steps=200),
         generation=GenerationConfig(max_new_tokens=128, batch_size=32),
         labels=LabelConfig(max_prompts=10_000, generation=GenerationConfig(
             max_new_tokens=128, temperature=1.0, top_p=1.0, batch_size=64), chunk_size=1024),

