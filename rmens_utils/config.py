@@ -173,8 +173,11 @@ PROFILES: dict[str, Config] = {
     ),
     "gpu": Config(
         profile="gpu",
-        # Coste et al. use a Pythia-1.4B SFT policy; 410M keeps a full fine-tune
-        # (weights + AdamW states, fp32) within a 16 GB Colab T4.
+        # Sized for a free Colab T4 (15 GB GPU, 12.7 GB RAM). Coste et al. use a Pythia-1.4B
+        # SFT policy; 410M keeps a full fine-tune (weights + AdamW states, fp32) on a T4.
+        # Measured by benchmarks/gpu_memory.py (random weights of these architectures, float16
+        # as on a T4, on an H200): peak 8.2 GiB for an SFT step, 4.7 a reward-model step,
+        # 2.2 sampling, 6.3 a PPO step with every model resident (benchmarks/results/).
         policy_name="EleutherAI/pythia-410m-deduped",
         rm_backbone_name="EleutherAI/pythia-70m-deduped",
         data_source="alpaca_farm",

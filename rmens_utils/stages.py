@@ -29,13 +29,23 @@ def sft_params(cfg) -> dict:
             "seed": cfg.seed, "sft": dataclasses.asdict(cfg.sft)}
 
 
+def gold_params(cfg) -> dict:
+    """The gold reward: its name and, for the offline rubric, its weights (so that a changed
+    rubric re-labels everything instead of mixing two golds)."""
+    if cfg.gold_name == "offline:rubric":
+        from .gold import RubricWeights
+
+        return {"name": cfg.gold_name, "rubric": dataclasses.asdict(RubricWeights())}
+    return {"name": cfg.gold_name}
+
+
 def labels_params(cfg) -> dict:
-    return {"sft": sft_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+    return {"sft": sft_params(cfg), "gold": gold_params(cfg), "seed": cfg.seed,
             "labels": dataclasses.asdict(cfg.labels)}
 
 
 def bon_params(cfg) -> dict:
-    return {"sft": sft_params(cfg), "gold_name": cfg.gold_name, "seed": cfg.seed,
+    return {"sft": sft_params(cfg), "gold": gold_params(cfg), "seed": cfg.seed,
             "bon": dataclasses.asdict(cfg.bon),
             "generation": dataclasses.asdict(cfg.labels.generation)}
 
@@ -85,13 +95,13 @@ def ppo_params(cfg, name: str) -> dict:
     reward_stage, aggregation = PPO_RUNS[name]
     return {"sft": sft_params(cfg), "reward": reward_params(cfg, reward_stage),
             "aggregation": aggregation, "uwo_lambda": PPO_UWO_LAMBDA,
-            "gold_name": cfg.gold_name, "seed": cfg.seed, "ppo": dataclasses.asdict(cfg.ppo)}
+            "gold": gold_params(cfg), "seed": cfg.seed, "ppo": dataclasses.asdict(cfg.ppo)}
 
 
 # --- who makes each stage, from what, and how long it takes ------------------------------
 
-# Minutes per stage, to plan with: cpu and smoke on 2 CPU cores (measured), gpu on a
-# Colab T4 (an estimate).
+# Minutes per stage, to plan with: cpu and smoke on 2 CPU cores (cpu: the committed runs, on
+# a CPU with bf16 units; smoke: the tests), gpu on a Colab T4 (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
               BON_SAMPLES: 0.3, PPO: 0.5},
