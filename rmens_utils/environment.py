@@ -14,7 +14,7 @@ import torch
 
 from .artifacts import RUNS_ENV, repo_root, runs_root
 from .config import Config, get_config
-from .hardware import pick_device, pick_precision  # noqa: F401  (pick_device: re-exported)
+from .hardware import pick_precision
 
 VERSIONED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
 
@@ -51,7 +51,8 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     datasets.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
-    warnings.filterwarnings("ignore", message=".*IProgress not found.*")
+    for library in ("transformers", "trl", "peft"):  # deprecation notices meant for their users
+        warnings.filterwarnings("ignore", category=FutureWarning, module=library)
 
 
 def runs_location(path: Path) -> str:

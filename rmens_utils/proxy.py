@@ -2,7 +2,6 @@
 score text, evaluate."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -14,6 +13,7 @@ from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
 from .artifacts import MissingArtifactError, run_stage, shown, stage_config, stage_dir
 from .hardware import precision_of
 from .models import load_rm_backbone
+from . import stages
 from .reward_model import MultiHeadRewardModel
 from .stages import LABELS, member_stage, require, reward_params, rm_params
 from .stages import RM_ENSEMBLE as ENSEMBLE_STAGE  # noqa: F401  (for callers)
@@ -68,7 +68,7 @@ def load_labels(cfg):
 def _folder(cfg, stage: str):
     """A reward-model stage of 03-05 (made first if missing), or any other trained one."""
     try:
-        return require(cfg, stage)
+        stages.stage(cfg, stage)
     except ValueError:  # not one of the series' own stages: e.g. an exercise's variant
         folder = stage_dir(cfg.profile, stage)
         if stage_config(folder) is None:
@@ -76,6 +76,7 @@ def _folder(cfg, stage: str):
                 f"No reward model '{stage}' in {shown(folder)}: train it first with "
                 f"proxy.train_proxy_stage(cfg, {stage!r}, ...).") from None
         return folder
+    return require(cfg, stage)
 
 
 def load_proxy(cfg, stage: str = SINGLE_STAGE) -> ProxyReward:

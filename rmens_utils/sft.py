@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .artifacts import atomic_write_json, run_stage
@@ -37,6 +39,26 @@ def sft_datasets(cfg, tokenizer):
     return split["train"], split["test"]
 
 
+class StepProgress(TrainerCallback):
+    """One progress bar with the latest loss, instead of the trainer printing a dict for every
+    logged step (the loss of every step is still kept, in the stage's ``log.csv``)."""
+
+    bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="SFT")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and "loss" in (logs or {}):
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
+
+
 def make_trainer(cfg, model, tokenizer, train, held_out, output_dir: Path):
     """An ``SFTTrainer`` for the profile's SFT settings (full fine-tune or LoRA)."""
     from peft import LoraConfig
@@ -57,8 +79,12 @@ def make_trainer(cfg, model, tokenizer, train, held_out, output_dir: Path):
     if s.use_lora:
         peft_config = LoraConfig(r=s.lora_r, lora_alpha=2 * s.lora_r, lora_dropout=0.0,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    return SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=held_out,
-                      processing_class=tokenizer, peft_config=peft_config)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=held_out,
+                         processing_class=tokenizer, peft_config=peft_config)
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+    trainer.add_callback(StepProgress())
+    return trainer
 
 
 def run_sft(cfg, force: bool = False) -> SFTResult:
