@@ -101,14 +101,14 @@ def ppo_params(cfg, name: str) -> dict:
 # --- who makes each stage, from what, and how long it takes ------------------------------
 
 # Minutes per stage, to plan with, on 2 CPU cores for cpu and smoke (smoke: the tests; cpu: SFT
-# measured on an AVX2-only CPU in float32, 20 min of training; the other stages from earlier
-# runs on a CPU with bfloat16 units, which trained SFT in 11), and on a Colab T4 for gpu (an
-# estimate, not measured).
+# and PPO measured on an AVX2-only CPU in float32 — 20 min of SFT training, ~58 s a PPO step —
+# the other stages from earlier runs on a CPU with bfloat16 units, which trained SFT in 11 min
+# and took ~25 s a PPO step), and on a Colab T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
               BON_SAMPLES: 0.3, PPO: 0.5},
     "cpu": {SFT: 20, LABELS: 15, RM_SINGLE: 6, "member": 6, RM_MULTIHEAD: 3,
-            BON_SAMPLES: 20, PPO: 22},
+            BON_SAMPLES: 20, PPO: 48},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
             BON_SAMPLES: 40, PPO: 30},
 }
