@@ -47,8 +47,8 @@ def shown(path: Path) -> str:
     """``path`` relative to the runs folder, as printed (no machine's absolute paths)."""
     try:
         return str(Path("<runs>") / Path(path).relative_to(runs_root()))
-    except ValueError:
-        return Path(path).name
+    except ValueError:  # outside the runs folder: a path the user chose
+        return str(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -145,14 +145,14 @@ def run_stage(profile: str, stage: str, params: dict, build, load, force: bool =
     interrupted stage never looks finished. Then ``work`` is removed and ``load(folder)``
     returned. A folder made with other settings is replaced, and the changes are printed.
     """
-    folder = stage_dir(profile, stage)
+    folder, params = stage_dir(profile, stage), _canonical(params)
     old = stage_config(folder)
-    if old == _canonical(params) and not force:
+    if old == params and not force:
         print(f"{stage}: done for these settings, loaded from {shown(folder)} "
               "(force=True remakes it)")
         return load(folder)
-    if old is not None and old != _canonical(params):
-        changed = ", ".join(differences(old, _canonical(params))[:6])
+    if old is not None and old != params:
+        changed = ", ".join(differences(old, params)[:6])
         print(f"{stage}: {shown(folder)} was made with other settings ({changed}): remaking it")
     work = work_dir(profile, stage, params, fresh=force)
     with atomic_dir(folder) as tmp:

@@ -9,8 +9,8 @@
 - ``fp16``: float16 autocast plus a gradient scaler: older GPUs such as Colab's T4, which only
   emulate bfloat16.
 - ``fp32``: everything else, notably CPUs with only AVX2 (many laptops), where bfloat16 is
-  emulated and 30-90x *slower* than float32 (measured: a 256x512 @ 512x512 product 1.2 ms in
-  float32, 100 ms in bfloat16, on an AVX2-only AMD EPYC).
+  emulated and far *slower* than float32 (measured on an AVX2-only AMD EPYC, 2 threads: a
+  256x512 @ 512x512 product 1.2-1.8 ms in float32, 100-108 ms in bfloat16).
 
 On a CPU the choice is a measurement, not a guess from flags: the same matrix product is timed
 in both types at setup. ``$RMENS_PRECISION`` (``bf16``, ``fp16`` or ``fp32``) overrides.
