@@ -5,7 +5,8 @@ Every reward in this package scores (prompt, response) *strings* and returns a
 an ensemble. Aggregating over ``k`` is a separate, named step.
 
 Offline (``smoke``/``cpu``) the gold is :class:`RubricGold`, a fixed, deterministic
-rubric built from packaged assets only. ``gpu`` uses :class:`HubGold`, any trained
+rubric built from packaged assets only: counts, a frozen sentence encoder and a frozen
+language model. ``gpu`` uses :class:`HubGold`, any trained
 ``AutoModelForSequenceClassification`` reward model from the Hugging Face Hub.
 """
 from __future__ import annotations
@@ -56,16 +57,60 @@ RUBRIC_EXAMPLES["padded"] = RUBRIC_EXAMPLES["good"] + " " + " ".join(
     ["In addition, it is worth noting that many people have wondered about this for a very "
      "long time indeed."] * 6)
 RUBRIC_EXAMPLES["cut off"] = RUBRIC_EXAMPLES["good"][:97]  # mid-word, as at a token limit
+RUBRIC_EXAMPLES["keyword stuffing"] = "Sky blue sky blue looks blue sky explain blue sky looks blue."
+RUBRIC_EXAMPLES["word salad"] = ("Sky blue light scattering wavelengths atmosphere sunlight colour "
+                                 "physics molecules Rayleigh spectrum eyes air nature science.")
+
+# Hand-written pairs (prompt, a genuine answer, a degenerate one), each degenerate answer of the
+# kind PPO finds against a proxy: the question's words repeated, a salad of on-topic words,
+# one word looped in stock phrases. The gold must rank every genuine answer first (tested).
+DEGENERATE_PAIRS = [
+    ("Give two tips for better sleep.",
+     "Keep a regular bedtime, and avoid screens and caffeine in the evening.",
+     "Sleep sleep better better tips tips two two sleep tips better sleep."),
+    ("Describe the food of Italy.",
+     "Italian food is built on simple, fresh ingredients: pasta with tomato sauce, olive oil, "
+     "cheeses such as parmesan and mozzarella, and regional dishes like risotto in the north "
+     "and pizza in Naples.",
+     "Italy food culinary tradition cherished rich heritage vibrant flavours timeless delight "
+     "cherished tradition culinary journey Italy food heritage."),
+    ("How can I become more resilient?",
+     "Build routines that keep you steady, sleep and exercise regularly, talk problems through "
+     "with people you trust, and treat setbacks as lessons rather than verdicts.",
+     "Resilience, resilience, resilience is key. Become resilient, resilient mindset, "
+     "resilience and strength, resilience always."),
+    ("List three benefits of regular exercise.",
+     "Regular exercise strengthens the heart and lungs, helps you keep a healthy weight, and "
+     "improves mood and sleep.",
+     "Exercise benefits regular exercise benefits health exercise regular benefits three "
+     "exercise benefits."),
+    ("Explain how vaccines work.",
+     "A vaccine shows the immune system a harmless piece or weakened form of a germ, so it "
+     "learns to make antibodies and memory cells; if the real germ arrives later, the body "
+     "recognises it and fights it off quickly.",
+     "Vaccines immune antibodies germs protection body cells memory injection health doctors "
+     "disease prevention science immunity vaccines work."),
+    ("Suggest a name for a bakery and explain it.",
+     "Call it \"Rise & Shine\": it points to dough rising and to an early-morning visit for "
+     "fresh bread.",
+     "Bakery name bakery bread name suggest bakery explain name bread bakery name."),
+]
 
 
 def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def content_tokens(text: str) -> list[str]:
+    """Lower-cased words that are not function words, crudely stemmed (plural 's'), in
+    order and with repeats."""
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+            for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
 def content_words(text: str) -> set[str]:
-    """Lower-cased words that are not function words, crudely stemmed (plural 's')."""
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-            for w in words(text) if w not in STOPWORDS and len(w) > 1}
+    """The distinct :func:`content_tokens`."""
+    return set(content_tokens(text))
 
 
 def repetition(text: str, n: int = 3) -> float:
@@ -73,6 +118,14 @@ def repetition(text: str, n: int = 3) -> float:
     w = words(text)
     grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def word_repetition(text: str) -> float:
+    """Share of content words that repeat an earlier one: keyword stuffing ("sleep sleep
+    better tips sleep") scores high where :func:`repetition`'s trigrams see nothing.
+    Written answers repeat a few key words: the SFT demonstrations have a median of 0.08."""
+    tokens = content_tokens(text)
+    return 1 - len(set(tokens)) / len(tokens) if tokens else 0.0
 
 
 def length_score(n_words: int, low: int = 12, high: int = 50, zero_at: int = 100) -> float:
@@ -85,6 +138,34 @@ def length_score(n_words: int, low: int = 12, high: int = 50, zero_at: int = 100
     return (zero_at - n_words) / (zero_at - high)
 
 
+class Fluency:
+    """How much an answer reads like ordinary prose: the mean log-probability of its
+    tokens under a fixed language model, read without the prompt (so it judges the
+    English, not the topic). Word salad and stuffed keywords are improbable text
+    (≈ −7 to −8.5 nats a token under SmolLM2-135M-Instruct); written answers are not (the
+    SFT demonstrations: median −3.1, 5th percentile −4.1). The first token has no context
+    and is not scored."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 32):
+        self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        """Mean log-probability per token, ``(len(texts),)``; −inf-free: a text of one
+        token or none gets the floor of −20."""
+        self.tokenizer.padding_side = "right"
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
+                                 max_length=256, return_tensors="pt").to(self.model.device)
+            logits = self.model(**enc).logits[:, :-1].float()
+            target, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
+            logp = F.log_softmax(logits, -1).gather(-1, target[..., None]).squeeze(-1)
+            mean = (logp * mask).sum(1) / mask.sum(1).clamp(min=1)
+            out.append(torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu())
+        return torch.cat(out)
+
+
 @dataclass(frozen=True)
 class RubricWeights:
     relevance: float = 2.0  # cosine of prompt and answer embeddings (MiniLM)
@@ -92,6 +173,9 @@ class RubricWeights:
     information: float = 1.0  # distinct content words, saturating at ``saturation``
     saturation: int = 20
     repetition: float = 3.0  # penalty: repeated trigrams
+    word_repetition: float = 3.0  # penalty: repeated content words (keyword stuffing)
+    fluency: float = 2.0  # mean token log-probability under a fixed LM, mapped to [0, 1]:
+    fluency_range: tuple[float, float] = (-6.0, -3.0)  # 0 at or below, 1 at or above
     length: float = 1.0  # length_score: too short or padded answers lose
     complete: float = 0.5  # ends like a finished sentence (not cut off)
 
@@ -99,20 +183,23 @@ class RubricWeights:
 class RubricGold:
     """The offline gold: a weighted rubric a careful rater would broadly agree with.
 
-    score = 2·relevance + coverage + information − 3·repetition + length + 0.5·complete
+    score = 2·relevance + coverage + information − 3·repetition − 3·word_repetition
+            + 2·fluency + length + 0.5·complete
 
-    It uses a frozen sentence encoder (all-MiniLM-L6-v2, mean-pooled) only for the
-    relevance term; the other terms are counts. The proxies, in contrast, are the same
-    encoder *fine-tuned* on a few thousand noisy gold-labelled pairs: a different form
-    and far less information than the rubric itself.
+    Two frozen models: a sentence encoder (all-MiniLM-L6-v2, mean-pooled) for the
+    relevance term, and a language model (SmolLM2-135M-Instruct as packaged, never
+    fine-tuned) for fluency; the other terms are counts. The proxies, in contrast, are the
+    encoder *fine-tuned* on a few thousand noisy gold-labelled pairs: a different form and
+    far less information than the rubric itself. Without ``fluency`` (a :class:`Fluency`)
+    that term is left out, e.g. in tests on tiny stand-in models.
     """
 
     num_members = 1
 
     def __init__(self, encoder, tokenizer, weights: RubricWeights = RubricWeights(),
-                 batch_size: int = 64):
+                 batch_size: int = 64, fluency: Fluency | None = None):
         self.encoder, self.tokenizer = encoder.eval(), tokenizer
-        self.weights, self.batch_size = weights, batch_size
+        self.weights, self.batch_size, self.fluency = weights, batch_size, fluency
 
     @torch.no_grad()
     def embed(self, texts: list[str]) -> torch.Tensor:
@@ -129,7 +216,7 @@ class RubricGold:
     def components(self, prompts: list[str], responses: list[str]) -> dict[str, torch.Tensor]:
         """Each rubric term, ``(batch,)`` each, before weighting."""
         relevance = (self.embed(prompts) * self.embed(responses)).sum(-1)
-        coverage, information, rep, length, complete = [], [], [], [], []
+        coverage, information, rep, word_rep, length, complete = [], [], [], [], [], []
         for prompt, response in zip(prompts, responses):
             instruction = prompt.split("\n\n")[0]  # the instruction, not a text to summarise
             asked = content_words(instruction) - TASK_WORDS
@@ -137,12 +224,17 @@ class RubricGold:
             coverage.append(len(asked & said) / max(1, len(asked)))
             information.append(min(1.0, len(said) / self.weights.saturation))
             rep.append(repetition(response))
+            word_rep.append(word_repetition(response))
             length.append(length_score(len(words(response))))
             complete.append(float(response.rstrip().endswith((".", "!", "?", '"', ")"))))
         as_tensor = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
-        return {"relevance": relevance, "coverage": as_tensor(coverage),
-                "information": as_tensor(information), "repetition": as_tensor(rep),
-                "length": as_tensor(length), "complete": as_tensor(complete)}
+        terms = {"relevance": relevance, "coverage": as_tensor(coverage),
+                 "information": as_tensor(information), "repetition": as_tensor(rep),
+                 "word_repetition": as_tensor(word_rep)}
+        if self.fluency is not None:
+            low, high = self.weights.fluency_range
+            terms["fluency"] = ((self.fluency(responses) - low) / (high - low)).clamp(0, 1)
+        return {**terms, "length": as_tensor(length), "complete": as_tensor(complete)}
 
     def table(self, prompts: list[str], responses: list[str], index=None):
         """A ``pandas`` table of every rubric term and the gold score, one row per answer."""
@@ -158,8 +250,23 @@ class RubricGold:
         c, w = self.components(prompts, responses), self.weights
         total = (w.relevance * c["relevance"] + w.coverage * c["coverage"]
                  + w.information * c["information"] - w.repetition * c["repetition"]
+                 - w.word_repetition * c["word_repetition"]
                  + w.length * c["length"] + w.complete * c["complete"])
+        if "fluency" in c:
+            total = total + w.fluency * c["fluency"]
         return total.unsqueeze(-1)
+
+
+def pairs_table(gold, pairs=DEGENERATE_PAIRS):
+    """Each (prompt, genuine, degenerate) pair with both gold scores and the margin."""
+    import pandas as pd
+
+    prompts, genuine, degenerate = (list(x) for x in zip(*pairs))
+    scores = gold.score(prompts * 2, genuine + degenerate)[:, 0].numpy()
+    n = len(prompts)
+    return pd.DataFrame({"prompt": prompts, "genuine": genuine, "degenerate": degenerate,
+                         "gold genuine": scores[:n], "gold degenerate": scores[n:],
+                         "margin": scores[:n] - scores[n:]}).round(2)
 
 
 def answer_features(gold, prompts: list[str], responses: list[str]):
@@ -211,8 +318,9 @@ def load_gold(cfg):
     """The profile's gold reward, on ``cfg.device``: the offline rubric, or a Hub reward
     model by name."""
     if cfg.gold_name == "offline:rubric":
-        from .models import load_rm_backbone
+        from .models import load_policy, load_rm_backbone
 
         encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
-        return RubricGold(encoder, tokenizer)
+        lm, lm_tokenizer = load_policy(cfg)  # the packaged LM itself, not the SFT policy
+        return RubricGold(encoder, tokenizer, fluency=Fluency(lm, lm_tokenizer))
     return HubGold(cfg.gold_name, device=cfg.device)

@@ -30,12 +30,13 @@ def sft_params(cfg) -> dict:
 
 
 def gold_params(cfg) -> dict:
-    """The gold reward: its name and, for the offline rubric, its weights (so that a changed
-    rubric re-labels everything instead of mixing two golds)."""
+    """The gold reward: its name and, for the offline rubric, its weights and its fluency
+    model (so that a changed rubric re-labels everything instead of mixing two golds)."""
     if cfg.gold_name == "offline:rubric":
         from .gold import RubricWeights
 
-        return {"name": cfg.gold_name, "rubric": dataclasses.asdict(RubricWeights())}
+        return {"name": cfg.gold_name, "rubric": dataclasses.asdict(RubricWeights()),
+                "fluency_model": cfg.policy_name}
     return {"name": cfg.gold_name}
 
 

@@ -11,8 +11,7 @@ BAD = {k: v for k, v in gold.RUBRIC_EXAMPLES.items() if k != "good"}
 
 @pytest.fixture(scope="module")
 def rubric():
-    encoder, tokenizer = models.load_rm_backbone(get_config("smoke"))
-    return gold.RubricGold(encoder, tokenizer)
+    return gold.load_gold(get_config("smoke"))  # the real offline gold, fluency model included
 
 
 def test_text_statistics_against_hand_values():
@@ -21,6 +20,28 @@ def test_text_statistics_against_hand_values():
     assert gold.length_score(30) == 1.0 and gold.length_score(3) == 0.0
     assert gold.length_score(75) == pytest.approx(0.5) and gold.length_score(150) < 0
     assert gold.content_words("The cats are sleeping on the mats") == {"cat", "sleeping", "mat"}
+    assert gold.word_repetition("Sleep better: sleep early, sleep long.") == pytest.approx(1 - 4 / 6)
+    assert gold.word_repetition("the of and") == 0.0  # no content words
+    assert gold.repetition("sleep sleep better better") == 0.0  # why trigrams are not enough
+
+
+def test_gold_ranks_each_genuine_answer_above_its_degenerate_twin(rubric):
+    """Keyword stuffing, word salad and looped stock phrases, hand-written: a careful rater
+    prefers every genuine answer, and so must the gold."""
+    prompts = [p for p, _, _ in gold.DEGENERATE_PAIRS]
+    genuine = rubric.score(prompts, [g for _, g, _ in gold.DEGENERATE_PAIRS])[:, 0]
+    degenerate = rubric.score(prompts, [d for _, _, d in gold.DEGENERATE_PAIRS])[:, 0]
+    for prompt, g, d in zip(prompts, genuine, degenerate):
+        assert g > d + 0.5, f"{prompt!r}: genuine {g:.2f}, degenerate {d:.2f}"
+
+
+def test_fluency_reads_prose_as_likelier_than_stuffed_keywords(rubric):
+    _, genuine, stuffed = gold.DEGENERATE_PAIRS[0]
+    logp = rubric.fluency([genuine, stuffed, "Hi"])
+    assert logp[0] > -5 > -6.5 > logp[1]
+    assert logp[2] == -20.0  # one token: nothing to score
+    one_by_one = torch.cat([rubric.fluency([t]) for t in (genuine, stuffed)])
+    assert torch.allclose(logp[:2], one_by_one, atol=1e-4)  # padding changes nothing
 
 
 def test_gold_prefers_the_good_answer_to_each_flawed_one(rubric):
@@ -69,6 +90,7 @@ def test_unreachable_hub_gold_names_the_cpu_profile(monkeypatch):
 def test_answer_features_give_length_and_rubric_terms(rubric):
     df = gold.answer_features(rubric, ["Name a fruit."] * 2, ["An apple.", "Pears are sweet fruit."])
     assert list(df["words"]) == [2, 4]
-    assert {"relevance", "coverage", "information", "repetition", "length", "complete"} <= set(df)
+    assert {"relevance", "coverage", "information", "repetition", "word_repetition", "fluency",
+            "length", "complete"} <= set(df)
     assert "gold" not in df
     assert list(gold.answer_features(object(), ["p"], ["one two three"]).columns) == ["words"]

@@ -159,7 +159,7 @@ def test_gold_terms_average_the_rubric_over_blocks_of_steps():
 
     class NoEncoder(RubricGold):  # the rubric's counting terms; relevance fixed at 0
         def __init__(self):
-            self.weights = RubricWeights()
+            self.weights, self.fluency = RubricWeights(), None
 
         def embed(self, texts):
             return torch.zeros(len(texts), 2)
