@@ -108,6 +108,11 @@ class PPOConfig:
     # drove the first 20 steps: answers shrank from 42 to ~19 words while the proxy stayed flat.
     unfinished_penalty: float = 0.25
     save_every: int = 5  # checkpoint cadence (steps), so an interrupted run resumes
+    # Held-out evaluation: answers to the first ``eval_prompts`` eval prompts (never trained
+    # on), sampled like the rollouts with one fixed seed, at step 0 and every ``eval_every``
+    # steps; scored by the gold and every reward model, with their KL to the SFT policy.
+    eval_every: int = 10
+    eval_prompts: int = 64
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ PROFILES: dict[str, Config] = {
                              ensemble_epochs=1),
         bon=BestOfNConfig(n_prompts=3, n_samples=4),
         ppo=PPOConfig(steps=3, batch_size=4, max_new_tokens=8, minibatch_size=2,
-                      save_every=2),
+                      save_every=2, eval_every=2, eval_prompts=3),
     ),
     "cpu": Config(
         profile="cpu",

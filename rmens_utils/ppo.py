@@ -92,9 +92,11 @@ class PolicyWithValue(nn.Module):
     (``value_coef``) so that it does not dominate the policy's gradient.
     """
 
-    def __init__(self, policy, precision: Precision | None = None):
+    def __init__(self, policy, precision: Precision | None = None, temperature: float = 1.0):
         super().__init__()
         self.policy = policy
+        # π is the distribution the answers are sampled from: logits / temperature
+        self.temperature = temperature
         # autocast of the forward passes and the dtype of the sampling copy (hardware.py)
         self.precision = precision or Precision("fp32", policy.device.type)
         self.value_head = nn.Linear(policy.config.hidden_size, 1, device=policy.device)
@@ -111,7 +113,7 @@ class PolicyWithValue(nn.Module):
             out = self.policy(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids, output_hidden_states=True,
                               logits_to_keep=n_response + 1)
-        logits = out.logits[:, :-1].float()  # position t predicts token t + 1
+        logits = out.logits[:, :-1].float() / self.temperature  # position t predicts t + 1
         logprobs = F.log_softmax(logits, -1)
         logp = logprobs.gather(-1, input_ids[:, n_prompt:, None]).squeeze(-1)
         entropy = -(logprobs.exp() * logprobs).sum(-1)

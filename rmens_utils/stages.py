@@ -81,22 +81,58 @@ def reward_params(cfg, stage: str) -> dict:
     raise ValueError(f"{stage!r} is not a reward-model stage")
 
 
-# name: (reward-model stage, aggregation of its k scores)
+# name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
+GOLD = "gold"
 PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itself
             "ensemble_min": (RM_ENSEMBLE, "min"),
             "multihead_min": (RM_MULTIHEAD, "min"),
             "ensemble_mean": (RM_ENSEMBLE, "mean"),
             "multihead_mean": (RM_MULTIHEAD, "mean"),
-            "multihead_uwo": (RM_MULTIHEAD, "uwo")}
+            "multihead_uwo": (RM_MULTIHEAD, "uwo"),
+            GOLD: (GOLD, "mean")}
+EVAL_REWARDS = (RM_SINGLE, RM_ENSEMBLE, RM_MULTIHEAD)  # every held-out answer is scored by all
+
+# The two regimes of notebook 06, as overrides of the profile's PPOConfig. The papers' claim is
+# about the KL-penalised one (Coste et al.: β = 0.01); β = 0 shows overoptimisation fastest.
+REGIMES = {"beta0": {"beta": 0.0}, "beta0.01": {"beta": 0.01}}
+DEFAULT_REGIME = "beta0"
+PPO_EVAL = f"{PPO}/eval_sft"  # the held-out evaluation of the SFT policy: step 0 of every run
 
 
-def ppo_params(cfg, name: str) -> dict:
+def regime_config(cfg, regime: str):
+    """``cfg`` with the PPO settings of ``regime``."""
+    if regime not in REGIMES:
+        raise ValueError(f"Unknown regime {regime!r}. Valid: {', '.join(REGIMES)}.")
+    return dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, **REGIMES[regime]))
+
+
+def ppo_stage(name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> str:
+    """The stage of one PPO run: its reward, regime and seed are its identity."""
+    return f"{PPO}/{regime}/{name}/seed{seed}"
+
+
+def _reward_stage_params(cfg, stage: str) -> dict:
+    return gold_params(cfg) if stage == GOLD else reward_params(cfg, stage)
+
+
+def eval_params(cfg) -> dict:
+    """What a held-out evaluation depends on: the SFT policy, the prompts and sampling, the
+    gold and every reward model that scores the answers."""
+    p = cfg.ppo
+    return {"sft": sft_params(cfg), "gold": gold_params(cfg),
+            "rewards": {s: reward_params(cfg, s) for s in EVAL_REWARDS},
+            "eval": {"prompts": p.eval_prompts, "max_new_tokens": p.max_new_tokens,
+                     "temperature": p.temperature, "seed": cfg.seed}}
+
+
+def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> dict:
     if name not in PPO_RUNS:
         raise ValueError(f"Unknown PPO run {name!r}. Valid: {', '.join(PPO_RUNS)}.")
     reward_stage, aggregation = PPO_RUNS[name]
-    return {"sft": sft_params(cfg), "reward": reward_params(cfg, reward_stage),
-            "aggregation": aggregation, "uwo_lambda": PPO_UWO_LAMBDA,
-            "gold": gold_params(cfg), "seed": cfg.seed, "ppo": dataclasses.asdict(cfg.ppo)}
+    cfg = regime_config(cfg, regime)
+    return {"sft": sft_params(cfg), "reward": _reward_stage_params(cfg, reward_stage),
+            "aggregation": aggregation, "uwo_lambda": PPO_UWO_LAMBDA, "eval": eval_params(cfg),
+            "seed": seed, "regime": regime, "ppo": dataclasses.asdict(cfg.ppo)}
 
 
 # --- who makes each stage, from what, and how long it takes ------------------------------
@@ -107,11 +143,11 @@ def ppo_params(cfg, name: str) -> dict:
 # and took ~25 s a PPO step), and on a Colab T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
-              BON_SAMPLES: 0.3, PPO: 0.5},
+              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5},
     "cpu": {SFT: 20, LABELS: 15, RM_SINGLE: 6, "member": 6, RM_MULTIHEAD: 3,
-            BON_SAMPLES: 20, PPO: 48},
+            BON_SAMPLES: 20, "eval": 3, PPO: 60},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
-            BON_SAMPLES: 40, PPO: 30},
+            BON_SAMPLES: 40, "eval": 2, PPO: 30},
 }
 
 
@@ -127,7 +163,7 @@ class Stage:
 
 def stage(cfg, name: str) -> Stage:
     """What is known about stage ``name`` (e.g. ``labels``, ``rm_ensemble/member_1``,
-    ``ppo/single``)."""
+    ``ppo/beta0/single/seed0``)."""
     from . import best_of_n, labels, proxy, rlhf, sft  # they import this module
 
     if name == SFT:
@@ -147,13 +183,15 @@ def stage(cfg, name: str) -> Stage:
         i = int(name.rsplit("_", 1)[1])
         return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
                      lambda c: proxy.train_member_stage(c, i), "member")
-    if name.startswith(f"{PPO}/") and name[len(PPO) + 1:] in PPO_RUNS:
-        run = name[len(PPO) + 1:]
-        reward_stage = PPO_RUNS[run][0]
-        rewards = ([member_stage(i) for i in range(cfg.rm.num_members)]
-                   if reward_stage == RM_ENSEMBLE else [reward_stage])
-        return Stage(name, "06_ppo", (SFT, *rewards), lambda c: ppo_params(c, run),
-                     lambda c: rlhf.train_ppo_stage(c, run), PPO)
+    rewards = (RM_SINGLE, *(member_stage(i) for i in range(cfg.rm.num_members)), RM_MULTIHEAD)
+    if name == PPO_EVAL:
+        return Stage(name, "06_ppo", (SFT, *rewards), eval_params, rlhf.evaluate_sft_stage,
+                     "eval")
+    match = re.fullmatch(rf"{PPO}/([^/]+)/([^/]+)/seed(\d+)", name)
+    if match and match[1] in REGIMES and match[2] in PPO_RUNS:
+        regime, run, seed = match[1], match[2], int(match[3])
+        return Stage(name, "06_ppo", (PPO_EVAL,), lambda c: ppo_params(c, run, seed, regime),
+                     lambda c: rlhf.train_ppo_stage(c, run, seed, regime), PPO)
     raise ValueError(f"Unknown stage {name!r}.")
 
 

@@ -33,7 +33,14 @@ def stand_ins(tmp_runs, monkeypatch):
     monkeypatch.setattr(rlhf, "load_sft_policy", lambda cfg: models.load_policy(cfg))
     monkeypatch.setattr(rlhf, "load_reward", lambda cfg, stage: LengthReward())
     monkeypatch.setattr(rlhf, "load_gold", lambda cfg: WordCountGold())
-    return get_config("smoke")
+    cfg = get_config("smoke")
+    # the SFT evaluation needs no trained stage here: mark its inputs as made
+    from rmens_utils import stages
+    for name in stages.stage(cfg, stages.PPO_EVAL).needs:
+        folder = artifacts.stage_dir("smoke", name)
+        folder.mkdir(parents=True)
+        artifacts.write_stage_config(folder, stages.stage(cfg, name).params(cfg))
+    return cfg
 
 
 def test_reference_is_the_policy_with_its_adapters_off(stand_ins):
@@ -102,6 +109,8 @@ def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, caps
     assert straight.log["step"].tolist() == [0, 1, 2]
     assert len(straight.samples) == 3 * cfg.ppo.batch_size
     assert (straight.folder / "policy" / "adapter_config.json").is_file()
+    # held-out evaluations at step 0 (the SFT policy), every eval_every steps and at the end
+    assert straight.evals["step"].unique().tolist() == [0, 2, 3]
 
     import shutil
     shutil.rmtree(straight.folder)
@@ -118,13 +127,16 @@ def test_interrupted_run_resumes_to_the_same_result(stand_ins, monkeypatch, caps
     assert not straight.folder.exists()
     monkeypatch.setattr(rlhf, "ppo_step", real_step)
     resumed = rlhf.train_ppo_stage(cfg, "multihead_min")
-    assert "resuming 'multihead_min' from its checkpoint at step 2" in capsys.readouterr().out
+    assert ("resuming 'ppo/beta0/multihead_min/seed0' from its checkpoint at step 2"
+            in capsys.readouterr().out)
     # Steps before the checkpoint are the saved rows; the step after it is the same step.
     same = [c for c in straight.log.columns if not c.endswith("_s")]  # all but the timings
     pd.testing.assert_frame_equal(resumed.log[same], straight.log[same])
     assert resumed.samples["text"].tolist() == straight.samples["text"].tolist()
     assert resumed.log["gold"].tolist() == straight.log["gold"].tolist()
-    assert not (artifacts.runs_dir("smoke") / "_work" / "ppo" / "multihead_min").exists()
+    pd.testing.assert_frame_equal(resumed.evals, straight.evals)
+    assert not (artifacts.runs_dir("smoke") / "_work" / straight.folder.relative_to(
+        artifacts.runs_dir("smoke"))).exists()
     rlhf.train_ppo_stage(cfg, "multihead_min")
     assert "done for these settings" in capsys.readouterr().out  # loaded, not re-run
 
@@ -135,9 +147,43 @@ def test_bad_names_are_refused_and_missing_inputs_are_planned(tmp_runs):
     cfg = get_config("smoke")
     with pytest.raises(ValueError, match="Valid: single"):
         rlhf.train_ppo_stage(cfg, "singel")
-    plan = [s.name for s in stages.missing(cfg, "ppo/ensemble_min")]
-    assert plan == ["sft", "labels", "rm_ensemble/member_0", "rm_ensemble/member_1",
-                    "rm_ensemble/member_2", "ppo/ensemble_min"]
+    plan = [s.name for s in stages.missing(cfg, "ppo/beta0.01/ensemble_min/seed1")]
+    assert plan == ["sft", "labels", "rm_single", "rm_ensemble/member_0", "rm_ensemble/member_1",
+                    "rm_ensemble/member_2", "rm_multihead", "ppo/eval_sft",
+                    "ppo/beta0.01/ensemble_min/seed1"]
+
+
+def test_held_out_evaluation_is_the_same_for_the_same_policy(stand_ins):
+    cfg = stand_ins
+    model, reference, tok = rlhf.new_policy(cfg, seed=3)
+    rewards = {"rm_single": LengthReward(), "rm_multihead": LengthReward()}
+    first = rlhf.evaluate(cfg, model, reference, tok, rewards, WordCountGold(), step=0)
+    assert len(first) == cfg.ppo.eval_prompts and (first["kl"] == 0).all()  # π = π_SFT
+    assert first["prompt"].tolist() == rlhf.eval_prompts(cfg)
+    assert {"gold", "single_0", "single_1", "multihead_0", "multihead_1"} <= set(first)
+    assert first["gold"].tolist() == first["words"].astype(float).tolist()
+    torch.manual_seed(123)  # whatever the training did before: the same answers
+    pd.testing.assert_frame_equal(
+        first, rlhf.evaluate(cfg, model, reference, tok, rewards, WordCountGold(), step=0))
+    with torch.no_grad():  # a moved policy has a positive KL on its own samples
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.05)
+    moved = rlhf.evaluate(cfg, model, reference, tok, rewards, WordCountGold(), step=1)
+    assert moved["kl_half_sq"].gt(0).all() and moved["kl"].mean() != 0
+
+
+def test_seeds_change_prompts_and_adapters_and_the_control_optimises_the_gold(stand_ins):
+    cfg = stand_ins
+    assert rlhf.prompt_schedule(cfg, seed=0) != rlhf.prompt_schedule(cfg, seed=1)
+    a = {n: p for n, p in rlhf.new_policy(cfg, seed=0)[0].named_parameters() if "lora_A" in n}
+    b = {n: p for n, p in rlhf.new_policy(cfg, seed=1)[0].named_parameters() if "lora_A" in n}
+    assert not torch.equal(next(iter(a.values())), next(iter(b.values())))
+    control = rlhf.train_ppo_stage(cfg, "gold", seed=1, regime="beta0.01")
+    assert control.folder.parts[-4:] == ("ppo", "beta0.01", "gold", "seed1")
+    assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
+    # its reward is the gold: the proxy it logs is the gold of the same answers
+    assert control.samples["proxy"].tolist() == control.samples["gold"].tolist()
     assert [s.notebook for s in stages.missing(cfg, "rm_single")] == [
         "01_sft", "02_gold_labels", "03_proxy_reward_model"]
 

@@ -12,13 +12,26 @@ def test_every_stage_depends_on_the_settings_of_its_inputs():
     cfg = get_config("smoke")
     other = dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, learning_rate=1.0))
     for name in ("sft", "labels", "bon_samples", "rm_single", "rm_multihead",
-                 "rm_ensemble/member_1", "ppo/ensemble_min"):
+                 "rm_ensemble/member_1", "ppo/eval_sft", "ppo/beta0/ensemble_min/seed0"):
         spec = stages.stage(cfg, name)
         assert spec.params(cfg) != spec.params(other), name  # an SFT change reaches every stage
     assert stages.reward_params(cfg, "rm_ensemble/member_1")["seed"] == cfg.seed + 2
     assert stages.reward_params(cfg, "rm_multihead")["num_heads"] == cfg.rm.num_members
     with pytest.raises(ValueError, match="Unknown stage"):
         stages.stage(cfg, "rm_singel")
+
+
+def test_a_ppo_runs_seed_and_regime_are_its_identity():
+    cfg = get_config("smoke")
+    params = stages.stage(cfg, "ppo/beta0/single/seed0").params
+    assert params(cfg) != stages.ppo_params(cfg, "single", seed=1)
+    assert stages.ppo_params(cfg, "single", regime="beta0.01")["ppo"]["beta"] == 0.01
+    assert stages.ppo_stage("gold", 2, "beta0.01") == "ppo/beta0.01/gold/seed2"
+    assert stages.stage(cfg, "ppo/beta0.01/gold/seed2").needs == ("ppo/eval_sft",)
+    with pytest.raises(ValueError, match="Unknown regime"):
+        stages.ppo_params(cfg, "single", regime="beta1")
+    with pytest.raises(ValueError, match="Unknown stage"):
+        stages.stage(cfg, "ppo/beta1/single/seed0")
 
 
 def test_a_stage_made_with_other_settings_is_built_again(tmp_runs):
@@ -45,14 +58,16 @@ def test_require_says_what_it_will_build_then_builds_inputs_first(tmp_runs, monk
         return dataclasses.replace(spec, build=build)
 
     monkeypatch.setattr(stages, "stage", fake)
-    folder = stages.require(cfg, "ppo/single")
-    assert built == ["sft", "labels", "rm_single", "ppo/single"]
-    assert folder == artifacts.stage_dir("smoke", "ppo/single")
+    run = "ppo/beta0/single/seed0"
+    folder = stages.require(cfg, run)
+    assert built == ["sft", "labels", "rm_single", "rm_ensemble/member_0", "rm_ensemble/member_1",
+                     "rm_ensemble/member_2", "rm_multihead", "ppo/eval_sft", run]
+    assert folder == artifacts.stage_dir("smoke", run)
     out = capsys.readouterr().out
-    assert "'ppo/single' is not yet made with these settings in <runs>/smoke" in out
+    assert f"'{run}' is not yet made with these settings in <runs>/smoke" in out
     assert "notebooks/02_gold_labels.ipynb" in out and "min" in out
-    stages.require(cfg, "ppo/single")  # now done: nothing more is built or said
-    assert len(built) == 4 and capsys.readouterr().out == ""
+    stages.require(cfg, run)  # now done: nothing more is built or said
+    assert len(built) == 9 and capsys.readouterr().out == ""
 
 
 def test_notebook_07_opened_alone_builds_what_it_needs():
@@ -68,5 +83,6 @@ def test_notebook_07_opened_alone_builds_what_it_needs():
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "is not yet made with these settings" in printed
     for name in ("sft", "labels", "rm_single", "rm_multihead", "rm_ensemble/member_2",
-                 "ppo/single", "ppo/ensemble_min", "ppo/multihead_min"):
+                 "ppo/eval_sft", "ppo/beta0/single/seed0", "ppo/beta0/ensemble_min/seed0",
+                 "ppo/beta0/multihead_min/seed0"):
         assert artifacts.is_complete("smoke", name, stages.stage(cfg, name).params(cfg)), name

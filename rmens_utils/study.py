@@ -1,0 +1,207 @@
+"""The PPO study of notebook 06: every run it reads, as one resumable command, and its results.
+
+Runs (reward × regime × seed, ``PLAN``) are PPO stages in the runs folder (:mod:`rlhf`); each
+finished run's small outputs — the per-step log and the held-out evaluations with their
+answers — are copied to ``results/<profile>/ppo/<regime>/<run>/seed<k>/`` with the settings
+that made them. ``results/`` is committed: notebook 06, the README and anyone else read every
+seed from it without re-running anything.
+
+    python -m rmens_utils.study            # run (or resume) every run of the plan, in order
+    python -m rmens_utils.study --list     # what is done and what is left
+
+Interrupt it at any time: a run resumes from its last checkpoint (every ``save_every`` steps),
+and finished runs are never re-run while their settings are unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
+from .stages import DEFAULT_REGIME, PPO_EVAL, ppo_params, ppo_stage, require
+
+RESULTS_ENV = "RMENS_RESULTS"
+REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
+CONTROL = "gold"  # PPO on the gold itself: does the gold fall without a proxy to exploit?
+# In the order they run, so that an unfinished study already answers the first questions:
+# seed 0 of every reward and the control at beta = 0, then more seeds, then the KL-penalised
+# regime. (regime, run, seed)
+PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)]
+        + [("beta0", run, 2) for run in REWARDS]
+        + [("beta0.01", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)
+           if seed == 0 or run != CONTROL])
+
+
+def results_dir(profile: str) -> Path:
+    """``results/<profile>`` in the repository, or under ``$RMENS_RESULTS`` (the tests)."""
+    override = os.environ.get(RESULTS_ENV)
+    return (Path(override).expanduser() if override else repo_root() / "results") / profile
+
+
+def run_results(profile: str, name: str, seed: int, regime: str) -> Path:
+    return results_dir(profile) / ppo_stage(name, seed, regime)
+
+
+def is_exported(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> bool:
+    """True when the results of this run, made with today's settings, are in ``results/``."""
+    folder = run_results(cfg.profile, name, seed, regime)
+    return stage_config(folder) == _canonical(ppo_params(cfg, name, seed, regime))
+
+
+def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> Path:
+    """Copy a finished run's log and held-out evaluations (with the settings that made
+    them) from the runs folder to ``results/``, atomically. Runs it first if needed."""
+    folder = require(cfg, ppo_stage(name, seed, regime))
+    out = run_results(cfg.profile, name, seed, regime)
+    with atomic_dir(out) as tmp:
+        shutil.copy(folder / "log.csv", tmp / "log.csv")
+        evals = pd.read_parquet(folder / "eval.parquet")
+        evals[evals["step"] > 0].to_parquet(tmp / "eval.parquet", index=False)  # step 0: shared
+        atomic_write_json(tmp / CONFIG_FILE, stage_config(folder))
+    sft_eval = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
+    if not sft_eval.is_file():
+        sft_eval.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(require(cfg, PPO_EVAL) / "eval.parquet", sft_eval)
+    return out
+
+
+def status(cfg, plan=PLAN) -> pd.DataFrame:
+    """One row per planned run: whether its results are in ``results/``."""
+    return pd.DataFrame([{"regime": r, "run": n, "seed": s, "done": is_exported(cfg, n, s, r)}
+                         for r, n, s in plan])
+
+
+def run_study(cfg, plan=PLAN) -> None:
+    """Run, resume or skip every run of ``plan`` in order, exporting each when it ends."""
+    todo = [(r, n, s) for r, n, s in plan if not is_exported(cfg, n, s, r)]
+    print(f"{len(plan) - len(todo)} of {len(plan)} runs already in "
+          f"results/{cfg.profile}; {len(todo)} to run")
+    for i, (regime, name, seed) in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {ppo_stage(name, seed, regime)}")
+        export_run(cfg, name, seed, regime)
+
+
+def load_results(cfg, plan=PLAN) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run of ``plan`` from ``results/``: ``(logs, evals)``, each with ``regime, run,
+    seed`` columns; ``evals`` includes step 0 (the SFT policy) for every run. A run not yet
+    in ``results/`` is made first (on ``smoke``: minutes; on ``cpu``: about an hour each)."""
+    missing = [(r, n, s) for r, n, s in plan if not is_exported(cfg, n, s, r)]
+    if missing:
+        run_study(cfg, missing)
+    sft_eval = pd.read_parquet(results_dir(cfg.profile) / "ppo" / "eval_sft.parquet")
+    logs, evals = [], []
+    for regime, name, seed in plan:
+        folder = run_results(cfg.profile, name, seed, regime)
+        keys = {"regime": regime, "run": name, "seed": seed}
+        logs.append(pd.read_csv(folder / "log.csv").assign(**keys))
+        evals.append(pd.concat([sft_eval, pd.read_parquet(folder / "eval.parquet")],
+                               ignore_index=True).assign(**keys))
+    return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
+
+
+def main(argv=None) -> None:
+    from .config import get_config
+
+    parser = argparse.ArgumentParser(prog="python -m rmens_utils.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
+    parser.add_argument("--list", action="store_true", help="show what is done and stop")
+    args = parser.parse_args(argv)
+    from .environment import setup
+
+    cfg = setup(args.profile) if not args.list else get_config(args.profile)
+    if args.list:
+        print(status(cfg).to_string(index=False))
+        return
+    run_study(cfg)
+
+
+if __name__ == "__main__":
+    main()
+
+
+# --- analysis: what notebook 06 and the README show -------------------------------------
+
+# Each aggregate a run can optimise, as (the evaluation's column prefix, aggregation)
+AGGREGATES = {"single": ("single", "mean"), "ensemble_min": ("ensemble", "min"),
+              "ensemble_mean": ("ensemble", "mean"), "multihead_min": ("multihead", "min"),
+              "multihead_mean": ("multihead", "mean")}
+CURVE_COLUMNS = ["gold", "proxy", "kl", "kl_half_sq", "words", "finished"]
+
+
+def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
+    """``evals`` plus one column per aggregate (``single``, ``ensemble_min`` …) and
+    ``proxy``: the score of the reward the row's run optimised (the gold for the control)."""
+    from .aggregation import aggregate
+
+    out = evals.copy()
+    for name, (prefix, how) in AGGREGATES.items():
+        cols = [c for c in evals.columns if c.rsplit("_", 1)[0] == prefix
+                and c.rsplit("_", 1)[-1].isdigit()]
+        if cols:
+            out[name] = aggregate(out[cols].to_numpy(), how).numpy()
+    proxy_of = {run: (run if run in AGGREGATES else "gold") for run in out["run"].unique()}
+    out["proxy"] = [out.at[i, proxy_of[run]] for i, run in zip(out.index, out["run"])]
+    return out
+
+
+def seed_curves(evals: pd.DataFrame) -> pd.DataFrame:
+    """One row per run, seed and evaluated step: the means over the held-out answers."""
+    evals = with_aggregates(evals).astype({"finished": float})
+    return (evals.groupby(["regime", "run", "seed", "step"])[CURVE_COLUMNS].mean()
+            .reset_index())
+
+
+def mean_se(df: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
+    """Mean, standard error (sd / √n, n = rows per group, e.g. seeds) and n of ``columns``."""
+    g = df.groupby(by)[columns]
+    out = g.mean().add_suffix("_mean").join(g.sem().add_suffix("_se"))
+    return out.join(g.size().rename("n")).reset_index()
+
+
+def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
+    """``column`` of each run and seed at each KL in ``kls`` (nats), read off its held-out
+    curve by linear interpolation between evaluations; NaN beyond the run's last KL (never
+    extrapolated). Comparing runs at matched KL asks which reward buys more gold for the
+    same drift from the SFT policy."""
+    import numpy as np
+
+    rows = []
+    for (regime, run, seed), c in curves.groupby(["regime", "run", "seed"]):
+        c = c.sort_values("kl")
+        for kl in kls:
+            value = np.interp(kl, c["kl"], c[column]) if c["kl"].min() <= kl <= c["kl"].max() \
+                else np.nan
+            rows.append({"regime": regime, "run": run, "seed": seed, "kl": kl, column: value})
+    return pd.DataFrame(rows)
+
+
+def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
+                      by: tuple[str, ...] = ("regime",)) -> pd.DataFrame:
+    """Each run's ``value`` minus the ``baseline`` run's for the same seed (same prompts,
+    sampling noise and initial adapters), as mean ± s.e. over the seeds both have."""
+    keys = [*by, "seed"]
+    base = table[table["run"] == baseline].set_index(keys)[value]
+    rows = []
+    for (run, *group), t in table[table["run"] != baseline].groupby(["run", *by]):
+        diff = (t.set_index(keys)[value] - base).dropna()
+        rows.append({"run": run, **dict(zip(by, group)), f"{value} − {baseline}": diff.mean(),
+                     "se": diff.sem(), "seeds": len(diff)})
+    return pd.DataFrame(rows)
+
+
+def gao_rl_fit(kl, gold) -> tuple[float, float]:
+    """Gao et al.'s functional form for RL, R(d) = d·(α − β·log d) with d = √KL, fitted by
+    least squares to the gold gained over the SFT policy (``gold`` at ``kl`` = 0 subtracted by
+    the caller). Returns ``(alpha, beta)``; the fitted gold peaks at d* = exp(α/β − 1)."""
+    import numpy as np
+
+    d = np.sqrt(np.asarray(kl, dtype=float))
+    keep = d > 0
+    d, y = d[keep], np.asarray(gold, dtype=float)[keep]
+    (alpha, beta), *_ = np.linalg.lstsq(np.stack([d, -d * np.log(d)], 1), y, rcond=None)
+    return float(alpha), float(beta)

@@ -1,0 +1,77 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmens_utils import study
+from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in rewards)
+
+
+def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, monkeypatch, capsys):  # noqa: F811
+    cfg = stand_ins
+    monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
+    plan = [("beta0", "single", 0), ("beta0.01", "gold", 1)]
+    assert not study.status(cfg, plan)["done"].any()
+    study.run_study(cfg, plan)
+    assert study.status(cfg, plan)["done"].all()
+    folder = study.run_results("smoke", "gold", 1, "beta0.01")
+    assert folder == tmp_path / "results" / "smoke" / "ppo" / "beta0.01" / "gold" / "seed1"
+    assert sorted(p.name for p in folder.iterdir()) == ["eval.parquet", "log.csv",
+                                                        "rmens_stage.json"]
+    capsys.readouterr()
+    logs, evals = study.load_results(cfg, plan)  # loaded, nothing re-run
+    assert "to run" not in capsys.readouterr().out
+    assert logs.groupby(["run", "seed"]).size().tolist() == [cfg.ppo.steps] * 2
+    steps = evals.groupby("run")["step"].unique().map(list).to_dict()
+    assert steps == {"gold": [0, 2, 3], "single": [0, 2, 3]}  # step 0: the shared SFT answers
+    sft = evals[evals["step"] == 0]
+    assert (sft[sft["run"] == "gold"]["text"].tolist() == sft[sft["run"] == "single"]["text"].tolist())
+    study.run_study(cfg, plan)
+    assert "2 of 2 runs already in results/smoke; 0 to run" in capsys.readouterr().out
+
+
+def _evals():
+    """Two runs × two seeds, two steps, two prompts; scores chosen by hand."""
+    rows = []
+    for run, seed, step, gold, kl in [
+            ("single", 0, 0, 1.0, 0.0), ("single", 0, 10, 2.0, 10.0),
+            ("single", 1, 0, 1.0, 0.0), ("single", 1, 10, 1.0, 20.0),
+            ("ensemble_min", 0, 0, 1.0, 0.0), ("ensemble_min", 0, 10, 3.0, 10.0),
+            ("ensemble_min", 1, 0, 1.0, 0.0), ("ensemble_min", 1, 10, 4.0, 20.0)]:
+        for prompt_idx, shift in ((0, -0.5), (1, 0.5)):
+            rows.append({"regime": "beta0", "run": run, "seed": seed, "step": step,
+                         "prompt_idx": prompt_idx, "gold": gold + shift, "kl": kl,
+                         "kl_half_sq": kl / 2, "words": 10, "finished": True,
+                         "single_0": 0.3, "ensemble_0": 1.0, "ensemble_1": -1.0,
+                         "multihead_0": 0.0, "multihead_1": 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_aggregates_and_the_optimised_proxy_of_each_run():
+    df = study.with_aggregates(_evals())
+    assert (df["ensemble_min"] == -1).all() and (df["ensemble_mean"] == 0).all()
+    assert (df["multihead_min"] == 0).all() and (df["multihead_mean"] == 1).all()
+    assert df.loc[df["run"] == "single", "proxy"].eq(0.3).all()
+    assert df.loc[df["run"] == "ensemble_min", "proxy"].eq(-1).all()
+
+
+def test_curves_matched_kl_and_paired_differences_against_hand_values():
+    curves = study.seed_curves(_evals())
+    assert curves.loc[(curves["run"] == "single") & (curves["step"] == 10), "gold"].tolist() == [2, 1]
+    table = study.mean_se(curves, ["run", "step"], ["gold"])
+    row = table[(table["run"] == "ensemble_min") & (table["step"] == 10)].iloc[0]
+    assert (row["gold_mean"], row["gold_se"], row["n"]) == (3.5, pytest.approx(0.5), 2)
+    at = study.gold_at_kl(curves, [5.0, 15.0])
+    single = at[at["run"] == "single"].set_index(["seed", "kl"])["gold"]
+    assert single[(0, 5.0)] == 1.5 and np.isnan(single[(0, 15.0)])  # beyond its last KL
+    assert single[(1, 15.0)] == 1.0
+    diff = study.paired_difference(at[at["kl"] == 5.0], "gold").iloc[0]
+    # seed 0: 2.0 − 1.5, seed 1: 1.75 − 1.0
+    assert diff["gold − single"] == pytest.approx(0.625) and diff["seeds"] == 2
+    assert diff["se"] == pytest.approx(0.125)
+
+
+def test_gao_fit_recovers_the_form_it_fits():
+    kl = np.linspace(0.5, 60, 20)
+    d = np.sqrt(kl)
+    alpha, beta = study.gao_rl_fit(kl, d * (1.2 - 0.4 * np.log(d)))
+    assert (alpha, beta) == (pytest.approx(1.2), pytest.approx(0.4))
