@@ -112,6 +112,40 @@ def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> 
                      ignore_index=True)
 
 
+def per_prompt_best_of_n(df: pd.DataFrame, proxy: str, value: str, n: int,
+                         prompt_col: str = "prompt_id") -> pd.Series:
+    """E[``value`` of the ``proxy``-best of n samples], one entry per prompt."""
+    return df.groupby(prompt_col, sort=False).apply(
+        lambda g: best_of_n_expectation(g[proxy].to_numpy(), g[value].to_numpy(dtype=float), n),
+        include_groups=False)
+
+
+def bootstrap_interval(values, n_boot: int = 10_000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampling its entries)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(1)
+    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+
+
+def paired_best_of_n(df: pd.DataFrame, models: list[str], baselines: list[str], n: int,
+                     gold: str = "gold", prompt_col: str = "prompt_id") -> pd.DataFrame:
+    """Best-of-n gold of each of ``models`` minus that of each of ``baselines``, on the
+    same prompts and samples: the mean difference over prompts with a 95 % paired bootstrap
+    interval (prompts resampled). E.g. each aggregate against each ensemble member: does
+    aggregating beat every member, or only the weakest?"""
+    picks = {m: per_prompt_best_of_n(df, m, gold, n, prompt_col) for m in {*models, *baselines}}
+    rows = []
+    for m in models:
+        for b in baselines:
+            diff = (picks[m] - picks[b]).to_numpy()
+            low, high = bootstrap_interval(diff)
+            rows.append({"model": m, "baseline": b, "n": n, "gold difference": diff.mean(),
+                         "95% low": low, "95% high": high, "prompts": len(diff)})
+    return pd.DataFrame(rows)
+
+
 def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
     """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
     gold-scored, cached in ``<runs>/<profile>/bon_samples`` for every reward model to

@@ -229,3 +229,38 @@ def plot_members(runs, window: int = 5):
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+STUDY_STYLES = {"single": ("o", "-"), "ensemble_min": ("s", "--"), "multihead_min": ("^", "-."),
+                "gold": ("D", ":")}  # marker and line style: readable in black and white
+
+
+def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None):
+    """Held-out gold and the optimised proxy's rise against KL(policy ‖ SFT), one line per
+    reward: means over seeds at each evaluated step, with ±1 standard error in both
+    directions (``curves``: ``study.mean_se`` of ``study.seed_curves`` by regime, run, step)."""
+    data = curves[curves["regime"] == regime]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
+    for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):
+        c = c.sort_values("step")
+        marker, line = STUDY_STYLES.get(run, ("x", "-"))
+        label = f"{run} ({int(c['n'].min())} seeds)" if run != "gold" else \
+            f"gold itself: the control ({int(c['n'].min())} seeds)"
+        rise = c["proxy_mean"] - c["proxy_mean"].iloc[0]
+        for ax, y, err in ((axes[0], c["gold_mean"], c["gold_se"]),
+                           (axes[1], rise, c["proxy_se"])):
+            ax.errorbar(c["kl_mean"], y, xerr=c["kl_se"], yerr=err, marker=marker, ls=line,
+                        color=color, capsize=3, label=label)
+    axes[0].axhline(data["gold_mean"][data["step"] == 0].mean(), color="grey", lw=0.8,
+                    label="SFT policy (step 0)")
+    axes[0].set(xlabel="KL(policy ‖ SFT policy), held-out answers (nats)",
+                ylabel="gold reward, held-out answers", title="Gold reward against drift")
+    axes[1].axhline(0, color="grey", lw=0.8)
+    axes[1].set(xlabel="KL(policy ‖ SFT policy), held-out answers (nats)",
+                ylabel="optimised reward − its value at step 0",
+                title="The reward each run optimises")
+    for ax in axes:
+        ax.legend(fontsize=9)
+    fig.suptitle(title or f"PPO, regime {regime}: means over seeds ± 1 s.e.")
+    fig.tight_layout()
+    return fig

@@ -13,6 +13,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SESSION_RUNS = tempfile.mkdtemp(prefix="rmens-test-runs-")
 os.environ["RMENS_RUNS"] = SESSION_RUNS
 atexit.register(shutil.rmtree, SESSION_RUNS, ignore_errors=True)
+# Nor into its results/ (the committed outputs of the cpu study).
+SESSION_RESULTS = tempfile.mkdtemp(prefix="rmens-test-results-")
+os.environ["RMENS_RESULTS"] = SESSION_RESULTS
+atexit.register(shutil.rmtree, SESSION_RESULTS, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):

@@ -65,3 +65,26 @@ def test_gao_fit_recovers_a_known_peak():
     assert peak_n(kl_best_of_n(64)) == pytest.approx(64)
     rising = fit_gao(pd.DataFrame({"sqrt_kl": d, "gold": d + 0.1 * d ** 2}))
     assert rising["peak_kl"] == np.inf
+
+
+def test_paired_best_of_n_against_hand_values():
+    # Two prompts, two samples each. "a" picks the better-gold sample, "b" the worse one.
+    df = pd.DataFrame({"prompt_id": [0, 0, 1, 1], "gold": [1.0, 3.0, 0.0, 2.0],
+                       "a": [0.0, 1.0, 0.0, 1.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    picks = bon.per_prompt_best_of_n(df, "a", "gold", n=2)
+    assert picks.tolist() == [3.0, 2.0]
+    table = bon.paired_best_of_n(df, ["a"], ["b"], n=2)
+    row = table.iloc[0]
+    assert (row["model"], row["baseline"], row["gold difference"]) == ("a", "b", 2.0)
+    assert (row["95% low"], row["95% high"], row["prompts"]) == (2.0, 2.0, 2)  # no spread
+    # n = 1 is the policy itself for every proxy: no difference
+    assert bon.paired_best_of_n(df, ["a"], ["b"], n=1).iloc[0]["gold difference"] == 0
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_data():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(1, 1, 20), rng.normal(1, 1, 2000)
+    lo_s, hi_s = bon.bootstrap_interval(small)
+    lo_l, hi_l = bon.bootstrap_interval(large)
+    assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 5

@@ -17,3 +17,24 @@ def test_sft_loss_plot_labels_and_title_state_the_numbers():
 def test_side_by_side_has_a_column_per_model():
     df = plotting.side_by_side(["p1", "p2"], before=["a", "b"], after=["c", "d"])
     assert list(df.columns) == ["prompt", "before", "after"] and df.loc[1, "after"] == "d"
+
+
+def test_study_plot_draws_one_line_per_reward_with_error_bars():
+    import pandas as pd
+
+    from rmens_utils import plotting
+
+    rows = [{"regime": "beta0", "run": run, "step": step, "n": 3, "gold_mean": g,
+             "gold_se": 0.1, "proxy_mean": step / 10, "proxy_se": 0.1, "kl_mean": step,
+             "kl_se": 1.0} for run in ("single", "multihead_min", "gold")
+            for step, g in ((0, 1.0), (10, 1.5), (20, 1.2))]
+    fig = plotting.plot_study_vs_kl(pd.DataFrame(rows), "beta0")
+    gold_ax, proxy_ax = fig.axes
+    labels = [t.get_text() for t in gold_ax.get_legend().get_texts()]
+    assert sorted(labels) == ["SFT policy (step 0)", "gold itself: the control (3 seeds)",
+                              "multihead_min (3 seeds)", "single (3 seeds)"]
+    assert len(gold_ax.containers) == 3  # one errorbar container per run
+    assert gold_ax.get_xlabel().startswith("KL") and proxy_ax.get_ylabel()
+    styles = {c.lines[0].get_linestyle() for c in gold_ax.containers}
+    assert styles == {"-", "-.", ":"}  # told apart without colour
+    assert list(gold_ax.containers[0].lines[0].get_ydata()) == [1.0, 1.5, 1.2]
