@@ -45,6 +45,18 @@ def uwo_reward(scores, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
 AGGREGATIONS = {"mean": mean_reward, "min": min_reward, "max": max_reward, "uwo": uwo_reward}
 
 
+def matched_uwo_lambda(scores) -> float:
+    """The λ at which UWO's penalty, λ·variance, equals on average the min's, mean − min,
+    on these ``(n, k)`` scores. Coste et al.'s λ values were set for their reward models'
+    raw scales; on standardised heads whose spread is ~0.2 their λ = 0.1 penalises by
+    ~0.004, and UWO is the mean. Matched this way, min and UWO remove the same amount on
+    average and differ only in how the penalty grows with disagreement (linearly or
+    quadratically)."""
+    scores = _as_tensor(scores)
+    gap = (scores.mean(1) - scores.min(1).values).mean()
+    return float(gap / scores.var(1, unbiased=False).mean().clamp(min=1e-12))
+
+
 def aggregate(scores, name: str, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
     """``aggregate(scores, "min")``: the aggregation called ``name``; ``lam`` is used by
     ``uwo`` only (default: the best-of-n value; PPO passes ``PPO_UWO_LAMBDA``)."""

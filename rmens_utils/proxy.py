@@ -37,6 +37,13 @@ class ProxyReward:
     def score(self, prompts: list[str], responses: list[str], progress: bool = False):
         return score(self.model, self.tokenizer, prompts, responses, self.batch_size, progress)
 
+    @property
+    def bt_scale(self) -> np.ndarray:
+        """``(k,)``: what turns each head's standardised score back into its Bradley–Terry
+        logit (the scale it was trained on): multiply by it. Calibration of σ(margin) is
+        only meaningful on that scale; the standardised one is for aggregating heads."""
+        return np.asarray(self.model.config.reward_std, dtype=float)
+
     @classmethod
     def load(cls, folder, device: str = "cpu"):
         """The reward model saved in ``folder`` (a stage), with the settings that made it."""
@@ -58,6 +65,11 @@ class EnsembleReward:
 
     def score(self, prompts: list[str], responses: list[str], progress: bool = False):
         return torch.cat([m.score(prompts, responses, progress) for m in self.members], dim=1)
+
+    @property
+    def bt_scale(self) -> np.ndarray:
+        """``(k,)``: each member's :attr:`ProxyReward.bt_scale`."""
+        return np.concatenate([m.bt_scale for m in self.members])
 
 
 def load_labels(cfg):

@@ -46,3 +46,14 @@ def test_aggregate_passes_lambda_to_uwo_only():
     assert torch.allclose(aggregate(SCORES, "uwo", lam=0.1), uwo_reward(SCORES, lam=0.1))
     assert torch.allclose(aggregate(SCORES, "uwo"), uwo_reward(SCORES))  # best-of-n λ
     assert torch.equal(aggregate(SCORES, "min", lam=0.1), min_reward(SCORES))
+
+
+def test_matched_uwo_lambda_removes_what_the_min_removes_on_average():
+    from rmens_utils.aggregation import matched_uwo_lambda
+
+    scores = torch.tensor([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [0.0, 0.0, 3.0]])
+    # mean − min: 1, 0, 1 (mean 2/3); population variance: 2/3, 0, 2 (mean 8/9)
+    lam = matched_uwo_lambda(scores)
+    assert lam == pytest.approx((2 / 3) / (8 / 9))
+    penalty = scores.mean(1) - aggregate(scores, "uwo", lam)
+    assert penalty.mean() == pytest.approx((scores.mean(1) - scores.min(1).values).mean())

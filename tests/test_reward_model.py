@@ -115,6 +115,12 @@ def test_standardise_makes_each_head_mean_zero_sd_one_and_survives_saving(backbo
     model.save_pretrained(tmp_path)
     again = MultiHeadRewardModel.from_pretrained(tmp_path)
     assert torch.allclose(score(again, backbone[1], prompts, answers), after, atol=1e-5)
+    # back on the Bradley-Terry scale: margins are the raw heads' margins
+    from rmens_utils.proxy import ProxyReward
+    raw = MultiHeadRewardModel.from_backbone(backbone[0], num_heads=2, seed=0)
+    raw_scores = score(raw, backbone[1], prompts, answers)
+    scale = torch.tensor(ProxyReward(again, backbone[1]).bt_scale, dtype=torch.float32)
+    assert torch.allclose((after[0] - after[1]) * scale, raw_scores[0] - raw_scores[1], atol=1e-4)
 
 
 def test_ensemble_scores_one_column_per_member(backbone):
@@ -124,6 +130,7 @@ def test_ensemble_scores_one_column_per_member(backbone):
     out = EnsembleReward(members).score(["Say hi."] * 3, ["Hi!", "Hello.", "Go away."])
     assert out.shape == (3, 3) and EnsembleReward(members).num_members == 3
     assert torch.allclose(out[:, :1], members[0].score(["Say hi."] * 3, ["Hi!", "Hello.", "Go away."]))
+    assert EnsembleReward(members).bt_scale.tolist() == [1.0, 1.0, 1.0]  # not standardised
 
 
 def test_accuracy_table_and_disagreement_against_hand_values():
