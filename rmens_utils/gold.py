@@ -98,7 +98,16 @@ DEGENERATE_PAIRS = [
 
 
 def words(text: str) -> list[str]:
+    """The words of ``text``, lower-cased: runs of letters and digits ("don't" is one)."""
     return WORD.findall(text.lower())
+
+
+def word_count(texts) -> "np.ndarray":
+    """The number of :func:`words` of each text: the one definition of an answer's length
+    in words everywhere in this package (the gold's length term uses it too)."""
+    import numpy as np
+
+    return np.array([len(words(t)) for t in texts], dtype=int)
 
 
 def content_tokens(text: str) -> list[str]:
@@ -274,7 +283,7 @@ def answer_features(gold, prompts: list[str], responses: list[str]):
     every rubric term. One row per answer; for asking *what* an optimiser picks."""
     import pandas as pd
 
-    df = pd.DataFrame({"words": [len(words(r)) for r in responses]})
+    df = pd.DataFrame({"words": word_count(responses)})
     if isinstance(gold, RubricGold):
         df = df.join(gold.table(prompts, responses).drop(columns="gold"))
     return df

@@ -12,7 +12,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 
 from .artifacts import run_stage
 from .data import load_split, prompt_text
-from .gold import load_gold
+from .gold import load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .sampling import sample_cached
@@ -88,13 +88,12 @@ def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:
     finished = pd.concat([df["finished_chosen"], df["finished_rejected"]])
     better = np.where(df["flipped"], df["rejected"], df["chosen"])  # by gold, before flips
     worse = np.where(df["flipped"], df["chosen"], df["rejected"])
-    n_words = lambda texts: pd.Series(texts).str.split().str.len().to_numpy()  # noqa: E731
     return pd.Series({
         "pairs": len(df),
         "realised flip rate": df["flipped"].mean(),
         f"pairs within {tie} of a gold tie": (gap < tie).mean(),
         "mean gold gap within a pair": gap.mean(),
         "answers finished (EOS) within the budget": finished.mean(),
-        "mean answer length (words)": n_words(answers).mean(),
-        "gold-better answer is the longer one": (n_words(better) > n_words(worse)).mean(),
+        "mean answer length (words)": word_count(answers).mean(),
+        "gold-better answer is the longer one": (word_count(better) > word_count(worse)).mean(),
     }).round(3)

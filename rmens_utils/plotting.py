@@ -5,6 +5,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from .gold import word_count
+
 
 def plot_sft_loss(log: pd.DataFrame, metrics: dict, ax=None):
     """Training loss per optimiser step, with the held-out loss before and after SFT."""
@@ -41,7 +43,7 @@ def plot_label_data(pairs: pd.DataFrame):
     axes[1].set(xlabel="|gold(answer 1) − gold(answer 2)|", ylabel="pairs",
                 title=f"{(gap < 0.25).mean():.0%} of pairs are within 0.25 of a tie")
     lengths = pd.DataFrame({
-        "words": pd.concat([pairs["chosen"], pairs["rejected"]]).str.split().str.len(),
+        "words": word_count(pd.concat([pairs["chosen"], pairs["rejected"]])),
         "answer": ["chosen"] * len(pairs) + ["rejected"] * len(pairs)})
     sns.histplot(lengths, x="words", hue="answer", bins=30, ax=axes[2], element="step")
     axes[2].set(xlabel="answer length (words)", ylabel="answers",

@@ -31,7 +31,7 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import answer_features, load_gold
+from .gold import answer_features, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
@@ -144,7 +144,7 @@ def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: s
 
     log_ratio = ((logp - ref_logp) * mask).cpu()
     mask = mask.cpu()
-    words = pd.Series(batch["text"]).str.split().str.len()
+    words = pd.Series(word_count(batch["text"]))
     samples = pd.DataFrame({"step": step, "prompt": prompts, "text": batch["text"],
                             "n_tokens": batch["n_tokens"], "finished": batch["finished"],
                             "words": words, "proxy": proxy.numpy(), "gold": gold_score.numpy(),
@@ -206,7 +206,7 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df = pd.concat(parts, ignore_index=True)
     df.insert(0, "step", step)
     df.insert(1, "prompt_idx", range(len(df)))
-    df["words"] = df["text"].str.split().str.len()
+    df["words"] = word_count(df["text"])
     texts = df["text"].tolist()
     df["gold"] = gold.score(prompts, texts)[:, 0].numpy()
     for stage, reward in rewards.items():

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .artifacts import atomic_dir
+from .gold import word_count
 from .models import format_prompt
 
 TOP_K = 64  # candidates kept before the top-p cut; see GumbelTopPSampler
@@ -133,7 +134,7 @@ def answer_stats(samples: pd.DataFrame) -> dict:
     return {"answers": len(samples),
             "finished within budget (%)": round(100 * samples["finished"].mean(), 1),
             "mean tokens": round(samples["n_tokens"].mean(), 1),
-            "mean words": round(samples["text"].str.split().str.len().mean(), 1)}
+            "mean words": round(word_count(samples["text"]).mean(), 1)}
 
 
 def sample_cached(model, tokenizer, user_texts: list[str], n: int, gen, seed: int,
