@@ -36,6 +36,16 @@ PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)]
            if seed == 0 or run != CONTROL])
 
 
+# smoke (the tests): every kind of run, the fewest that still give paired differences
+SMOKE_PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in REWARDS]
+              + [("beta0", CONTROL, 0), ("beta0.01", "single", 0), ("beta0.01", "multihead_min", 0)])
+
+
+def plan(cfg) -> list[tuple[str, str, int]]:
+    """The runs of the study for ``cfg``'s profile: ``PLAN``, or ``SMOKE_PLAN`` on smoke."""
+    return SMOKE_PLAN if cfg.profile == "smoke" else PLAN
+
+
 def results_dir(profile: str) -> Path:
     """``results/<profile>`` in the repository, or under ``$RMENS_RESULTS`` (the tests)."""
     override = os.environ.get(RESULTS_ENV)
@@ -69,32 +79,36 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
     return out
 
 
-def status(cfg, plan=PLAN) -> pd.DataFrame:
+def status(cfg, runs=None) -> pd.DataFrame:
     """One row per planned run: whether its results are in ``results/``."""
     return pd.DataFrame([{"regime": r, "run": n, "seed": s, "done": is_exported(cfg, n, s, r)}
-                         for r, n, s in plan])
+                         for r, n, s in runs or plan(cfg)])
 
 
-def run_study(cfg, plan=PLAN) -> None:
-    """Run, resume or skip every run of ``plan`` in order, exporting each when it ends."""
-    todo = [(r, n, s) for r, n, s in plan if not is_exported(cfg, n, s, r)]
-    print(f"{len(plan) - len(todo)} of {len(plan)} runs already in "
+def run_study(cfg, runs=None) -> None:
+    """Run, resume or skip every run of ``runs`` (default: the profile's :func:`plan`) in
+    order, exporting each when it ends."""
+    runs = runs or plan(cfg)
+    todo = [(r, n, s) for r, n, s in runs if not is_exported(cfg, n, s, r)]
+    print(f"{len(runs) - len(todo)} of {len(runs)} runs already in "
           f"results/{cfg.profile}; {len(todo)} to run")
     for i, (regime, name, seed) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {ppo_stage(name, seed, regime)}")
         export_run(cfg, name, seed, regime)
 
 
-def load_results(cfg, plan=PLAN) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run of ``plan`` from ``results/``: ``(logs, evals)``, each with ``regime, run,
-    seed`` columns; ``evals`` includes step 0 (the SFT policy) for every run. A run not yet
-    in ``results/`` is made first (on ``smoke``: minutes; on ``cpu``: about an hour each)."""
-    missing = [(r, n, s) for r, n, s in plan if not is_exported(cfg, n, s, r)]
+def load_results(cfg, runs=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run of ``runs`` (default: the profile's :func:`plan`) from ``results/``:
+    ``(logs, evals)``, each with ``regime, run, seed`` columns; ``evals`` includes step 0
+    (the SFT policy) for every run. A run not yet in ``results/`` is made first (on
+    ``smoke``: seconds; on ``cpu``: about an hour each)."""
+    runs = runs or plan(cfg)
+    missing = [(r, n, s) for r, n, s in runs if not is_exported(cfg, n, s, r)]
     if missing:
         run_study(cfg, missing)
     sft_eval = pd.read_parquet(results_dir(cfg.profile) / "ppo" / "eval_sft.parquet")
     logs, evals = [], []
-    for regime, name, seed in plan:
+    for regime, name, seed in runs:
         folder = run_results(cfg.profile, name, seed, regime)
         keys = {"regime": regime, "run": name, "seed": seed}
         logs.append(pd.read_csv(folder / "log.csv").assign(**keys))
