@@ -245,25 +245,30 @@ class RubricGold:
             terms["fluency"] = ((self.fluency(responses) - low) / (high - low)).clamp(0, 1)
         return {**terms, "length": as_tensor(length), "complete": as_tensor(complete)}
 
-    def table(self, prompts: list[str], responses: list[str], index=None):
+    def table(self, prompts: list[str], responses: list[str], index=None,
+              decimals: int | None = 3):
         """A ``pandas`` table of every rubric term and the gold score, one row per answer."""
         import pandas as pd
 
-        df = pd.DataFrame({k: v.numpy() for k, v in self.components(prompts, responses).items()},
-                          index=index)
-        df["gold"] = self.score(prompts, responses)[:, 0].numpy()
-        return df.round(3)
+        c = self.components(prompts, responses)
+        df = pd.DataFrame({k: v.numpy() for k, v in c.items()}, index=index)
+        df["gold"] = self.total(c).numpy()
+        return df if decimals is None else df.round(decimals)
 
-    def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        """Gold reward, ``(batch, 1)``."""
-        c, w = self.components(prompts, responses), self.weights
+    def total(self, c: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of :meth:`components` ``c``, ``(batch,)``."""
+        w = self.weights
         total = (w.relevance * c["relevance"] + w.coverage * c["coverage"]
                  + w.information * c["information"] - w.repetition * c["repetition"]
                  - w.word_repetition * c["word_repetition"]
                  + w.length * c["length"] + w.complete * c["complete"])
         if "fluency" in c:
             total = total + w.fluency * c["fluency"]
-        return total.unsqueeze(-1)
+        return total
+
+    def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
+        """Gold reward, ``(batch, 1)``."""
+        return self.total(self.components(prompts, responses)).unsqueeze(-1)
 
 
 def pairs_table(gold, pairs=DEGENERATE_PAIRS):

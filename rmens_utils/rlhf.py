@@ -31,7 +31,7 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import answer_features, load_gold, word_count
+from .gold import RubricGold, answer_features, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
@@ -183,7 +183,8 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     rollouts (top-p 1) with one fixed seed, so that every run and step is compared on the
     same prompts and the same sampling noise. One row per answer: ``step, prompt_idx,
     prompt, text, n_tokens, finished, words``, the ``gold``, every reward model's members or
-    heads (``single_0``, ``ensemble_0`` …, ``multihead_0`` …), and the answer's log-ratio
+    heads (``single_0``, ``ensemble_0`` …, ``multihead_0`` …), for the rubric gold each of
+    its terms (``gold_relevance`` …), and the answer's log-ratio
     to the SFT policy summed over its tokens (``kl``: its mean over answers estimates
     KL(π ‖ π_SFT) in nats) and ``kl_half_sq`` (½Σ log-ratio², Coste et al.'s estimator)."""
     p = cfg.ppo
@@ -208,7 +209,13 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df.insert(1, "prompt_idx", range(len(df)))
     df["words"] = word_count(df["text"])
     texts = df["text"].tolist()
-    df["gold"] = gold.score(prompts, texts)[:, 0].numpy()
+    if isinstance(gold, RubricGold):  # keep every rubric term: what the gold saw change
+        terms = gold.table(prompts, texts, decimals=None)
+        df["gold"] = terms.pop("gold").to_numpy()
+        for term in terms:
+            df[f"gold_{term}"] = terms[term].to_numpy()
+    else:
+        df["gold"] = gold.score(prompts, texts)[:, 0].numpy()
     for stage, reward in rewards.items():
         scores = reward.score(prompts, texts)
         for j in range(scores.shape[1]):

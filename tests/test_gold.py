@@ -94,3 +94,11 @@ def test_answer_features_give_length_and_rubric_terms(rubric):
             "length", "complete"} <= set(df)
     assert "gold" not in df
     assert list(gold.answer_features(object(), ["p"], ["one two three"]).columns) == ["words"]
+
+
+def test_table_terms_sum_to_the_score(rubric):
+    answers = [GOOD, BAD["off-topic"], BAD["keyword stuffing"]]
+    table = rubric.table([PROMPT] * 3, answers, decimals=None)
+    assert torch.allclose(torch.tensor(table["gold"].to_numpy()),
+                          rubric.score([PROMPT] * 3, answers)[:, 0], atol=1e-5)
+    assert "fluency" in table and "word_repetition" in table
