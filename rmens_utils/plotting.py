@@ -160,16 +160,19 @@ def plot_ppo_vs_step(runs, columns=("gold", "proxy", "kl", "words", "finished"),
 
 
 def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
-    """One panel per column of ``rlhf.gold_terms``: its mean against the PPO step, one
-    line per run."""
+    """One panel per column of ``rlhf.gold_terms`` or ``study.gold_terms``: its mean against
+    the PPO step (the index's second level), one line per run."""
     rows = -(-len(terms.columns) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharex=True,
                              squeeze=False)
-    for name, table in terms.groupby(level="run", sort=False):
-        steps = table.index.get_level_values("steps from")
+    level = terms.index.names[1]
+    xlabel = {"steps from": "PPO steps (block start)",
+              "step": "PPO step (held-out evaluation)"}.get(level, level)
+    for (name, table), marker in zip(terms.groupby(level="run", sort=False), "osD^vx"):
+        steps = table.index.get_level_values(level)
         for ax, col in zip(axes.flat, terms.columns):
-            ax.plot(steps, table[col], marker="o", label=name)
-            ax.set(xlabel="PPO steps (block start)", title=col)
+            ax.plot(steps, table[col], marker=marker, label=name)
+            ax.set(xlabel=xlabel, ylabel="mean over answers", title=col)
     for ax in axes.flat[len(terms.columns):]:
         ax.remove()
     axes.flat[0].legend()

@@ -208,6 +208,42 @@ def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
     return pd.DataFrame(rows)
 
 
+def answers(evals: pd.DataFrame, regime: str = DEFAULT_REGIME, seed: int = 0,
+            n: int = 3) -> pd.DataFrame:
+    """The first ``n`` held-out prompts: the SFT policy's answer (step 0), then each run's
+    answer at its last evaluation (``regime``, ``seed``), with its gold and the reward that
+    run optimised."""
+    df = with_aggregates(evals[(evals["regime"] == regime) & (evals["seed"] == seed)
+                               & (evals["prompt_idx"] < n)])
+    show = lambda r: f"{r['text']}  [gold {r['gold']:.2f}, reward {r['proxy']:.2f}]"  # noqa: E731
+    sft = df[(df["step"] == 0)].drop_duplicates("prompt_idx").sort_values("prompt_idx")
+    table = {"prompt": sft["prompt"].tolist(),
+             "SFT policy (step 0)": [f"{t}  [gold {g:.2f}]" for t, g in zip(sft["text"], sft["gold"])]}
+    for run, d in df.groupby("run", sort=False):
+        last = d[d["step"] == d["step"].max()].sort_values("prompt_idx")
+        table[f"{run} (step {d['step'].max()})"] = last.apply(show, axis=1).tolist()
+    return pd.DataFrame(table)
+
+
+def gold_terms(evals: pd.DataFrame, regime: str = DEFAULT_REGIME) -> pd.DataFrame:
+    """Length in words, every rubric term and the gold of the held-out answers, averaged
+    over prompts and seeds, per run and evaluated step of ``regime``. Index ``(run, step)``."""
+    df = evals[evals["regime"] == regime]
+    cols = ["words", *[c for c in df.columns if c.startswith("gold_")], "gold"]
+    out = df.groupby(["run", "step"], sort=False)[cols].mean()
+    return out.rename(columns=lambda c: c.removeprefix("gold_") if c != "gold" else c)
+
+
+def step_times(logs: pd.DataFrame) -> pd.DataFrame:
+    """Mean seconds per PPO step in each phase, per regime and run (over seeds and steps)."""
+    cols = {"generation_s": "generation", "scoring_s": "reward scoring",
+            "logprob_s": "log-probs (policy, reference, values)", "update_s": "PPO update",
+            "gold_s": "gold scoring (watching only)"}
+    table = logs.groupby(["regime", "run"], sort=False)[list(cols)].mean().rename(columns=cols)
+    table["total"] = table.sum(1)
+    return table
+
+
 def gao_rl_fit(kl, gold) -> tuple[float, float]:
     """Gao et al.'s functional form for RL, R(d) = d·(α − β·log d) with d = √KL, fitted by
     least squares to the gold gained over the SFT policy (``gold`` at ``kl`` = 0 subtracted by

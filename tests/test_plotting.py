@@ -38,3 +38,18 @@ def test_study_plot_draws_one_line_per_reward_with_error_bars():
     styles = {c.lines[0].get_linestyle() for c in gold_ax.containers}
     assert styles == {"-", "-.", ":"}  # told apart without colour
     assert list(gold_ax.containers[0].lines[0].get_ydata()) == [1.0, 1.5, 1.2]
+
+
+def test_gold_terms_plot_has_a_panel_per_term_and_labelled_axes():
+    import pandas as pd
+
+    from rmens_utils import plotting
+
+    index = pd.MultiIndex.from_product([["single", "multihead_min"], [0, 10]], names=["run", "step"])
+    terms = pd.DataFrame({"words": [40, 45, 40, 60], "fluency": [1, 0.9, 1, 0.5],
+                          "gold": [5, 5.2, 5, 4.1]}, index=index)
+    fig = plotting.plot_gold_terms(terms, columns=2)
+    assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["words", "fluency", "gold"]
+    assert fig.axes[0].get_xlabel() == "PPO step (held-out evaluation)"
+    assert all(ax.get_ylabel() for ax in fig.axes)
+    assert [list(line.get_ydata()) for line in fig.axes[1].get_lines()] == [[1, 0.9], [1, 0.5]]

@@ -75,3 +75,20 @@ def test_gao_fit_recovers_the_form_it_fits():
     d = np.sqrt(kl)
     alpha, beta = study.gao_rl_fit(kl, d * (1.2 - 0.4 * np.log(d)))
     assert (alpha, beta) == (pytest.approx(1.2), pytest.approx(0.4))
+
+
+def test_answers_gold_terms_and_step_times_tables():
+    evals = _evals().assign(prompt="Q", text="an answer", gold_fluency=0.5)
+    table = study.answers(evals, n=2)
+    assert table.columns.tolist() == ["prompt", "SFT policy (step 0)", "single (step 10)",
+                                      "ensemble_min (step 10)"]
+    assert table["single (step 10)"][0] == "an answer  [gold 1.50, reward 0.30]"
+    terms = study.gold_terms(evals)
+    assert terms.index.names == ["run", "step"]
+    assert terms.columns.tolist() == ["words", "fluency", "gold"]
+    assert terms.loc[("ensemble_min", 10), "gold"] == 3.5
+    logs = pd.DataFrame({"regime": "beta0", "run": ["single", "single"], "generation_s": [1, 3],
+                         "scoring_s": 1, "logprob_s": 1, "update_s": 1, "gold_s": 1})
+    times = study.step_times(logs)
+    assert times.loc[("beta0", "single"), "generation"] == 2
+    assert times.loc[("beta0", "single"), "total"] == 6
