@@ -163,16 +163,19 @@ class Fluency:
         """Mean log-probability per token, ``(len(texts),)``; −inf-free: a text of one
         token or none gets the floor of −20."""
         self.tokenizer.padding_side = "right"
-        out = []
+        # Texts of similar length batched together: padding costs as much as text.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts))
         for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
+            idx = order[i:i + self.batch_size]
+            enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                                  max_length=256, return_tensors="pt").to(self.model.device)
             logits = self.model(**enc).logits[:, :-1].float()
             target, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
-            logp = F.log_softmax(logits, -1).gather(-1, target[..., None]).squeeze(-1)
+            logp = -F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
             mean = (logp * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out.append(torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu())
-        return torch.cat(out)
+            out[idx] = torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu()
+        return out
 
 
 @dataclass(frozen=True)
