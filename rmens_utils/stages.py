@@ -9,6 +9,7 @@ build and about how long that takes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,8 @@ def gold_params(cfg) -> dict:
     if cfg.gold_name == "offline:rubric":
         from .gold import RubricWeights
 
-        return {"name": cfg.gold_name, "rubric": dataclasses.asdict(RubricWeights()),
-                "fluency_model": cfg.policy_name}
+        rubric = json.loads(json.dumps(dataclasses.asdict(RubricWeights())))  # as stored
+        return {"name": cfg.gold_name, "rubric": rubric, "fluency_model": cfg.policy_name}
     return {"name": cfg.gold_name}
 
 

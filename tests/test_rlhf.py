@@ -153,6 +153,8 @@ def test_bad_names_are_refused_and_missing_inputs_are_planned(tmp_runs):
     assert plan == ["sft", "labels", "rm_single", "rm_ensemble/member_0", "rm_ensemble/member_1",
                     "rm_ensemble/member_2", "rm_multihead", "ppo/eval_sft",
                     "ppo/beta0.01/ensemble_min/seed1"]
+    assert [s.notebook for s in stages.missing(cfg, "rm_single")] == [
+        "01_sft", "02_gold_labels", "03_proxy_reward_model"]
 
 
 def test_held_out_evaluation_is_the_same_for_the_same_policy(stand_ins):
@@ -186,8 +188,6 @@ def test_seeds_change_prompts_and_adapters_and_the_control_optimises_the_gold(st
     assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
     # its reward is the gold: the proxy it logs is the gold of the same answers
     assert control.samples["proxy"].tolist() == control.samples["gold"].tolist()
-    assert [s.notebook for s in stages.missing(cfg, "rm_single")] == [
-        "01_sft", "02_gold_labels", "03_proxy_reward_model"]
 
 
 def test_summary_finds_the_gold_peak():
