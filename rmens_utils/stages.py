@@ -123,7 +123,8 @@ def eval_params(cfg) -> dict:
     return {"sft": sft_params(cfg), "gold": gold_params(cfg),
             "rewards": {s: reward_params(cfg, s) for s in EVAL_REWARDS},
             "eval": {"prompts": p.eval_prompts, "max_new_tokens": p.max_new_tokens,
-                     "temperature": p.temperature, "seed": cfg.seed}}
+                     "temperature": p.temperature, "batch_size": p.batch_size,
+                     "seed": cfg.seed}}
 
 
 def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> dict:
