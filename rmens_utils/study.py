@@ -72,10 +72,11 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
         evals = pd.read_parquet(folder / "eval.parquet")
         evals[evals["step"] > 0].to_parquet(tmp / "eval.parquet", index=False)  # step 0: shared
         atomic_write_json(tmp / CONFIG_FILE, stage_config(folder))
+    # step 0 of every run, shared: written again with each run, so it never lags its settings
     sft_eval = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
-    if not sft_eval.is_file():
-        sft_eval.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(require(cfg, PPO_EVAL) / "eval.parquet", sft_eval)
+    tmp = sft_eval.with_name(f".{sft_eval.name}.tmp")
+    shutil.copy(require(cfg, PPO_EVAL) / "eval.parquet", tmp)
+    os.replace(tmp, sft_eval)
     return out
 
 
