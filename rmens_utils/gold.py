@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -166,7 +167,8 @@ class Fluency:
         # Texts of similar length batched together: padding costs as much as text.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.empty(len(texts))
-        for i in range(0, len(texts), self.batch_size):
+        batches = range(0, len(texts), self.batch_size)  # a bar only when it takes minutes
+        for i in tqdm(batches, desc="gold: fluency", disable=len(texts) < 1000):
             idx = order[i:i + self.batch_size]
             enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                                  max_length=256, return_tensors="pt").to(self.model.device)
