@@ -139,15 +139,16 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
 
 # --- who makes each stage, from what, and how long it takes ------------------------------
 
-# Minutes per stage, to plan with, on 2 CPU cores for cpu and smoke (smoke: the tests; cpu: SFT
-# and PPO measured on an AVX2-only CPU in float32 — 20 min of SFT training, ~58 s a PPO step —
-# the other stages from earlier runs on a CPU with bfloat16 units, which trained SFT in 11 min
-# and took ~25 s a PPO step), and on a Colab T4 for gpu (an estimate, not measured).
+# Minutes per stage, to plan with, on 2 CPU cores for cpu and smoke (smoke: the tests; cpu:
+# measured on an AVX2-only CPU in float32 — SFT 20 min of training; labels ~3 min per chunk of
+# 256 answers (16) plus ~20 min of gold scoring; a reward model ~6 s per step of 32 pairs; a PPO
+# step ~58 s; best-of-n and a PPO run's evaluations estimated from those rates), and on a Colab
+# T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
               BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5},
-    "cpu": {SFT: 20, LABELS: 15, RM_SINGLE: 6, "member": 6, RM_MULTIHEAD: 3,
-            BON_SAMPLES: 20, "eval": 3, PPO: 60},
+    "cpu": {SFT: 20, LABELS: 70, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
+            BON_SAMPLES: 50, "eval": 3, PPO: 65},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
             BON_SAMPLES: 40, "eval": 2, PPO: 30},
 }
