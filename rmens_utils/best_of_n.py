@@ -52,23 +52,23 @@ def best_of_n_expectation(proxy: np.ndarray, values: np.ndarray, n: int) -> floa
     return float(best_of_n_weights(len(proxy), n) @ np.asarray(values)[order])
 
 
+def per_prompt_best_of_n(df: pd.DataFrame, proxy: str, value: str, n: int,
+                         prompt_col: str = "prompt_id") -> pd.Series:
+    """E[``value`` of the ``proxy``-best of n samples], one entry per prompt."""
+    return df.groupby(prompt_col, sort=False).apply(
+        lambda g: best_of_n_expectation(g[proxy].to_numpy(), g[value].to_numpy(dtype=float), n),
+        include_groups=False)
+
+
 def best_of_n_table(df: pd.DataFrame, proxy: str, columns: list[str], ns=None,
                     prompt_col: str = "prompt_id") -> pd.DataFrame:
     """Expected value of each of ``columns`` for the proxy's best-of-n pick, per n,
     averaged over prompts (uncentred). ``df``: one row per sample; every prompt has the
     same number N of samples; ``ns`` defaults to the powers of two up to N."""
-    groups = [g for _, g in df.groupby(prompt_col, sort=False)]
-    N = min(len(g) for g in groups)
+    N = df.groupby(prompt_col).size().min()
     ns = ns if ns is not None else [2 ** k for k in range(int(math.log2(N)) + 1)]
-    rows = []
-    for n in ns:
-        row = {"n": n}
-        for col in columns:
-            row[col] = np.mean([best_of_n_expectation(g[proxy].to_numpy()[:N],
-                                                      g[col].to_numpy(dtype=float)[:N], n)
-                                for g in groups])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"n": n, **{col: per_prompt_best_of_n(df, proxy, col, n, prompt_col).mean()
+                                     for col in columns}} for n in ns])
 
 
 def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
@@ -110,14 +110,6 @@ def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> 
     column naming it (ready for ``plotting.plot_best_of_n``)."""
     return pd.concat([best_of_n_curve(df, p, gold).assign(reward_model=p) for p in proxies],
                      ignore_index=True)
-
-
-def per_prompt_best_of_n(df: pd.DataFrame, proxy: str, value: str, n: int,
-                         prompt_col: str = "prompt_id") -> pd.Series:
-    """E[``value`` of the ``proxy``-best of n samples], one entry per prompt."""
-    return df.groupby(prompt_col, sort=False).apply(
-        lambda g: best_of_n_expectation(g[proxy].to_numpy(), g[value].to_numpy(dtype=float), n),
-        include_groups=False)
 
 
 def bootstrap_interval(values, n_boot: int = 10_000, level: float = 0.95,

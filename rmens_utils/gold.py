@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -103,11 +104,9 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def word_count(texts) -> "np.ndarray":
+def word_count(texts) -> np.ndarray:
     """The number of :func:`words` of each text: the one definition of an answer's length
     in words everywhere in this package (the gold's length term uses it too)."""
-    import numpy as np
-
     return np.array([len(words(t)) for t in texts], dtype=int)
 
 

@@ -41,8 +41,6 @@ from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
 
 MAIN_RUNS = ["single", "ensemble_min", "multihead_min"]  # the runs of notebook 06
-# Column prefix of each reward model's scores in a held-out evaluation (one column a member/head)
-EVAL_NAMES = {"rm_single": "single", "rm_ensemble": "ensemble", "rm_multihead": "multihead"}
 
 
 @dataclass
@@ -219,7 +217,7 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     for stage, reward in rewards.items():
         scores = reward.score(prompts, texts)
         for j in range(scores.shape[1]):
-            df[f"{EVAL_NAMES[stage]}_{j}"] = scores[:, j].numpy()
+            df[f"{EVAL_REWARDS[stage]}_{j}"] = scores[:, j].numpy()
     return df
 
 
@@ -366,10 +364,8 @@ def gold_terms(gold, runs: list[PPORun], block: int = 10) -> pd.DataFrame:
 
 
 def step_times(runs: list[PPORun]) -> pd.DataFrame:
-    """Mean seconds per PPO step in each phase, per run (gold: watching only)."""
-    cols = ["generation_s", "scoring_s", "logprob_s", "update_s", "gold_s"]
-    table = pd.DataFrame({run.name: run.log[cols].mean() for run in runs}).T
-    table.columns = ["generation", "proxy scoring", "log-probs (policy, reference, values)",
-                     "PPO update", "gold scoring (not part of training)"]
-    table["total"] = table.sum(1)
-    return table
+    """:func:`study.step_times` of these runs, one row per run."""
+    from .study import step_times as times
+
+    logs = pd.concat([run.log.assign(regime=run.regime, run=run.name) for run in runs])
+    return times(logs).droplevel("regime")

@@ -91,7 +91,8 @@ PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itsel
             "multihead_mean": (RM_MULTIHEAD, "mean"),
             "multihead_uwo": (RM_MULTIHEAD, "uwo"),
             GOLD: (GOLD, "mean")}
-EVAL_REWARDS = (RM_SINGLE, RM_ENSEMBLE, RM_MULTIHEAD)  # every held-out answer is scored by all
+# Every held-out answer is scored by all of these; their columns in an evaluation: <prefix>_<j>
+EVAL_REWARDS = {RM_SINGLE: "single", RM_ENSEMBLE: "ensemble", RM_MULTIHEAD: "multihead"}
 
 # The two regimes of notebook 06, as overrides of the profile's PPOConfig. The papers' claim is
 # about the KL-penalised one (Coste et al.: β = 0.01); β = 0 shows overoptimisation fastest.

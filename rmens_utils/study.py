@@ -19,10 +19,13 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
-from .stages import DEFAULT_REGIME, PPO_EVAL, ppo_params, ppo_stage, require
+from .stages import (DEFAULT_REGIME, EVAL_REWARDS, PPO_EVAL, PPO_RUNS, ppo_params, ppo_stage,
+                     require)
 
 RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
@@ -118,49 +121,27 @@ def load_results(cfg, runs=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 
 
-def main(argv=None) -> None:
-    from .config import get_config
-
-    parser = argparse.ArgumentParser(prog="python -m rmens_utils.study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
-    parser.add_argument("--list", action="store_true", help="show what is done and stop")
-    args = parser.parse_args(argv)
-    from .environment import setup
-
-    cfg = setup(args.profile) if not args.list else get_config(args.profile)
-    if args.list:
-        print(status(cfg).to_string(index=False))
-        return
-    run_study(cfg)
-
-
-if __name__ == "__main__":
-    main()
-
-
 # --- analysis: what notebook 06 and the README show -------------------------------------
 
-# Each aggregate a run can optimise, as (the evaluation's column prefix, aggregation)
-AGGREGATES = {"single": ("single", "mean"), "ensemble_min": ("ensemble", "min"),
-              "ensemble_mean": ("ensemble", "mean"), "multihead_min": ("multihead", "min"),
-              "multihead_mean": ("multihead", "mean")}
+# Each reward a run can optimise, as (the evaluation's column prefix, aggregation)
+AGGREGATES = {run: (EVAL_REWARDS[stage], how) for run, (stage, how) in PPO_RUNS.items()
+              if stage in EVAL_REWARDS}
 CURVE_COLUMNS = ["gold", "proxy", "kl", "kl_half_sq", "words", "finished"]
 
 
 def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     """``evals`` plus one column per aggregate (``single``, ``ensemble_min`` …) and
     ``proxy``: the score of the reward the row's run optimised (the gold for the control)."""
-    from .aggregation import aggregate
-
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
-        cols = [c for c in evals.columns if c.rsplit("_", 1)[0] == prefix
-                and c.rsplit("_", 1)[-1].isdigit()]
-        if cols:
-            out[name] = aggregate(out[cols].to_numpy(), how).numpy()
-    proxy_of = {run: (run if run in AGGREGATES else "gold") for run in out["run"].unique()}
-    out["proxy"] = [out.at[i, proxy_of[run]] for i, run in zip(out.index, out["run"])]
+        cols = out.filter(regex=rf"^{prefix}_\d+$")
+        if cols.shape[1]:
+            out[name] = aggregate(cols.to_numpy(), how, PPO_UWO_LAMBDA).numpy()
+    out["proxy"] = out["gold"]
+    for run in out["run"].unique():
+        if run in AGGREGATES:
+            rows = out["run"] == run
+            out.loc[rows, "proxy"] = out.loc[rows, run]
     return out
 
 
@@ -183,8 +164,6 @@ def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
     curve by linear interpolation between evaluations; NaN beyond the run's last KL (never
     extrapolated). Comparing runs at matched KL asks which reward buys more gold for the
     same drift from the SFT policy."""
-    import numpy as np
-
     rows = []
     for (regime, run, seed), c in curves.groupby(["regime", "run", "seed"]):
         c = c.sort_values("kl")
@@ -237,22 +216,43 @@ def gold_terms(evals: pd.DataFrame, regime: str = DEFAULT_REGIME) -> pd.DataFram
 
 def step_times(logs: pd.DataFrame) -> pd.DataFrame:
     """Mean seconds per PPO step in each phase, per regime and run (over seeds and steps)."""
-    cols = {"generation_s": "generation", "scoring_s": "reward scoring",
+    cols = {"generation_s": "generation", "scoring_s": "proxy scoring",
             "logprob_s": "log-probs (policy, reference, values)", "update_s": "PPO update",
-            "gold_s": "gold scoring (watching only)"}
+            "gold_s": "gold scoring (not part of training)"}
     table = logs.groupby(["regime", "run"], sort=False)[list(cols)].mean().rename(columns=cols)
     table["total"] = table.sum(1)
     return table
 
 
-def gao_rl_fit(kl, gold) -> tuple[float, float]:
+def gao_rl_fit(kl, gold) -> dict:
     """Gao et al.'s functional form for RL, R(d) = d·(α − β·log d) with d = √KL, fitted by
     least squares to the gold gained over the SFT policy (``gold`` at ``kl`` = 0 subtracted by
-    the caller). Returns ``(alpha, beta)``; the fitted gold peaks at d* = exp(α/β − 1)."""
-    import numpy as np
-
+    the caller). With β > 0 the fitted gold peaks at d* = exp(α/β − 1), i.e. ``peak_kl`` = d*²
+    (``inf`` when β ≤ 0: no turn within the fit). Best-of-n's form is ``best_of_n.fit_gao``."""
     d = np.sqrt(np.asarray(kl, dtype=float))
     keep = d > 0
     d, y = d[keep], np.asarray(gold, dtype=float)[keep]
     (alpha, beta), *_ = np.linalg.lstsq(np.stack([d, -d * np.log(d)], 1), y, rcond=None)
-    return float(alpha), float(beta)
+    peak_kl = float(np.exp(2 * (alpha / beta - 1))) if beta > 0 else float("inf")
+    return {"alpha": float(alpha), "beta": float(beta), "peak_kl": peak_kl}
+
+
+def main(argv=None) -> None:
+    from .config import get_config
+
+    parser = argparse.ArgumentParser(prog="python -m rmens_utils.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
+    parser.add_argument("--list", action="store_true", help="show what is done and stop")
+    args = parser.parse_args(argv)
+    from .environment import setup
+
+    cfg = setup(args.profile) if not args.list else get_config(args.profile)
+    if args.list:
+        print(status(cfg).to_string(index=False))
+        return
+    run_study(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,8 +50,10 @@ def test_aggregates_and_the_optimised_proxy_of_each_run():
     df = study.with_aggregates(_evals())
     assert (df["ensemble_min"] == -1).all() and (df["ensemble_mean"] == 0).all()
     assert (df["multihead_min"] == 0).all() and (df["multihead_mean"] == 1).all()
-    assert df.loc[df["run"] == "single", "proxy"].eq(0.3).all()
+    assert df.loc[df["run"] == "single", "proxy"].tolist() == [pytest.approx(0.3)] * 8
     assert df.loc[df["run"] == "ensemble_min", "proxy"].eq(-1).all()
+    # uwo with PPO's λ: mean 1 − 0.1 · population variance 1
+    assert df["multihead_uwo"].tolist() == [pytest.approx(0.9)] * len(df)
 
 
 def test_curves_matched_kl_and_paired_differences_against_hand_values():
@@ -73,8 +75,10 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
 def test_gao_fit_recovers_the_form_it_fits():
     kl = np.linspace(0.5, 60, 20)
     d = np.sqrt(kl)
-    alpha, beta = study.gao_rl_fit(kl, d * (1.2 - 0.4 * np.log(d)))
-    assert (alpha, beta) == (pytest.approx(1.2), pytest.approx(0.4))
+    fit = study.gao_rl_fit(kl, d * (1.2 - 0.4 * np.log(d)))
+    assert (fit["alpha"], fit["beta"]) == (pytest.approx(1.2), pytest.approx(0.4))
+    assert fit["peak_kl"] == pytest.approx(np.exp(2 * (1.2 / 0.4 - 1)))  # d* = e^(α/β − 1)
+    assert study.gao_rl_fit(kl, d)["peak_kl"] == float("inf")  # still rising: no peak
 
 
 def test_answers_gold_terms_and_step_times_tables():
@@ -91,4 +95,5 @@ def test_answers_gold_terms_and_step_times_tables():
                          "scoring_s": 1, "logprob_s": 1, "update_s": 1, "gold_s": 1})
     times = study.step_times(logs)
     assert times.loc[("beta0", "single"), "generation"] == 2
+    assert times.columns[1] == "proxy scoring"
     assert times.loc[("beta0", "single"), "total"] == 6
