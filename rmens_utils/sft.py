@@ -39,6 +39,22 @@ def sft_datasets(cfg, tokenizer):
     return split["train"], split["test"]
 
 
+def answer_token_nll(model, tokenizer, prompt: str, completion: str) -> pd.DataFrame:
+    """The loss SFT minimises, token by token, for one prompt-completion pair of
+    :func:`sft_datasets`: −log p(token | everything before it) for each token of the answer
+    and of the EOS that ends it. The prompt's tokens are read, never scored; the mean is
+    this example's SFT loss. Tokenised as TRL does: prompt and completion apart, then joined,
+    EOS appended."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    answer_ids = tokenizer(completion, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    ids = torch.tensor([prompt_ids + answer_ids], device=model.device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
+    nll = -torch.log_softmax(logits, -1).gather(1, ids[0, len(prompt_ids):, None])[:, 0]
+    return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(answer_ids),
+                         "nll": nll.cpu().numpy()})
+
+
 class StepProgress(TrainerCallback):
     """One progress bar with the latest loss, instead of the trainer printing a dict for every
     logged step (the loss of every step is still kept, in the stage's ``log.csv``)."""

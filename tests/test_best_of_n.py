@@ -44,6 +44,10 @@ def test_curve_is_centred_on_the_policy_and_proxy_rises():
     assert curve.loc[0, ["proxy", "gold", "kl"]].abs().max() == pytest.approx(0.0, abs=1e-9)
     assert (np.diff(curve["proxy"]) > 0).all()
     np.testing.assert_allclose(curve["sqrt_kl"] ** 2, bon.kl_best_of_n(curve["n"]))
+    # the gold as its own proxy: the ceiling of best-of-n on these samples
+    ceiling = bon.best_of_n_curve(pd.DataFrame(rows), "gold", "gold")
+    np.testing.assert_allclose(ceiling["proxy"], ceiling["gold"])
+    assert (ceiling["gold"] >= curve["gold"] - 1e-9).all()
 
 
 def test_table_averages_any_column_of_the_pick():

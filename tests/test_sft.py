@@ -1,4 +1,5 @@
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from rmens_utils import artifacts, get_config, models, sft, stages
@@ -52,3 +53,21 @@ def test_interrupted_sft_resumes_then_is_skipped(tmp_runs, monkeypatch, capsys):
     again = sft.run_sft(cfg)  # same settings: skipped, same numbers
     assert "done for these settings" in capsys.readouterr().out
     assert again.metrics == result.metrics
+
+
+def test_answer_token_nll_is_the_loss_on_the_answer_tokens_only():
+    """Its mean is what the model's own loss gives when the prompt's labels are masked (-100)."""
+    cfg = get_config("smoke")
+    policy, tok = models.load_policy(cfg)
+    prompt, answer = models.format_prompt(tok, "Name a primary colour."), "Red is a primary colour."
+    table = sft.answer_token_nll(policy, tok, prompt, answer)
+    prompt_ids = tok(prompt, add_special_tokens=False).input_ids
+    answer_ids = tok(answer, add_special_tokens=False).input_ids + [tok.eos_token_id]
+    assert list(table["token"]) == tok.convert_ids_to_tokens(answer_ids)
+    assert table["token"].iloc[-1] == tok.eos_token
+    ids = torch.tensor([prompt_ids + answer_ids])
+    labels = ids.clone()
+    labels[0, :len(prompt_ids)] = -100
+    with torch.no_grad():
+        loss = policy(input_ids=ids, labels=labels).loss
+    assert table["nll"].mean() == pytest.approx(loss.item(), rel=1e-4)
