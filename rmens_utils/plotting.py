@@ -1,7 +1,10 @@
 """Plots shared by the notebooks (seaborn; the theme is set by ``setup()``)."""
 from __future__ import annotations
 
+from itertools import cycle
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -37,17 +40,19 @@ def plot_label_data(pairs: pd.DataFrame):
     gold = pd.concat([pairs["gold_chosen"], pairs["gold_rejected"]])
     sns.histplot(gold, bins=40, ax=axes[0])
     axes[0].set(xlabel="gold reward of an answer", ylabel="answers",
-                title="Gold scores of the SFT policy's answers")
+                title=f"Gold of an SFT answer: mean {gold.mean():.2f}, sd {gold.std():.2f}")
     gap = (pairs["gold_chosen"] - pairs["gold_rejected"]).abs()
     sns.histplot(gap, bins=40, ax=axes[1])
     axes[1].set(xlabel="|gold(answer 1) − gold(answer 2)|", ylabel="pairs",
                 title=f"{(gap < 0.25).mean():.0%} of pairs are within 0.25 of a tie")
-    lengths = pd.DataFrame({
-        "words": word_count(pd.concat([pairs["chosen"], pairs["rejected"]])),
-        "answer": ["chosen"] * len(pairs) + ["rejected"] * len(pairs)})
-    sns.histplot(lengths, x="words", hue="answer", bins=30, ax=axes[2], element="step")
+    words = {label: word_count(pairs[label]) for label in ("chosen", "rejected")}
+    for (label, counts), style in zip(words.items(), ("-", "--")):
+        sns.histplot(counts, bins=30, binrange=(0, max(map(max, words.values()))), ax=axes[2],
+                     element="step", fill=False, linestyle=style, label=label)
+    axes[2].legend(title="(noisy) label")
     axes[2].set(xlabel="answer length (words)", ylabel="answers",
-                title="Answer lengths, by (noisy) label")
+                title=f"Chosen {words['chosen'].mean():.0f} words, rejected "
+                      f"{words['rejected'].mean():.0f} on average")
     fig.tight_layout()
     return fig
 
@@ -56,20 +61,23 @@ def plot_reward_training(log: pd.DataFrame, window: int = 10):
     """Bradley–Terry loss and batch accuracy per step (rolling means); one line per
     ensemble member when ``log`` has a ``member`` column (loss: mean over heads)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, col, label in ((axes[0], "loss", "Bradley–Terry loss (nats/pair)"),
-                           (axes[1], "accuracy", "agreement with the noisy labels")):
-        if "member" in log:
-            for m, part in log.groupby("member"):
-                ax.plot(part["step"], part[col].rolling(window, min_periods=1).mean(),
-                        label=f"member {m}, mean of {window} batches")
-        else:
-            ax.plot(log["step"], log[col], alpha=0.3, label="per batch")
-            ax.plot(log["step"], log[col].rolling(window, min_periods=1).mean(),
-                    label=f"mean of {window} batches")
-        ax.set(xlabel="optimiser step", ylabel=label)
+    parts = log.groupby("member") if "member" in log else [(None, log)]
+    for ax, col, label, name in (
+            (axes[0], "loss", "Bradley–Terry loss (nats/pair)", "Bradley–Terry loss"),
+            (axes[1], "accuracy", "agreement with the noisy labels", "Agreement with the noisy labels")):
+        first, last = [], []
+        for (m, part), style in zip(parts, cycle(("-", "--", "-.", ":"))):
+            smooth = part[col].rolling(window, min_periods=1).mean()
+            if m is None:
+                ax.plot(part["step"], part[col], alpha=0.3, label="per batch")
+            member = f"member {m}, " if m is not None else ""
+            ax.plot(part["step"], smooth, ls=style, label=f"{member}mean of {window} batches")
+            first.append(part[col].head(window).mean())
+            last.append(part[col].tail(window).mean())
+        ax.set(xlabel="optimiser step", ylabel=label,
+               title=f"{name}: {np.mean(first):.2f} → {np.mean(last):.2f} "
+                     f"(first and last {window} batches)")
         ax.legend()
-    axes[0].set_title("Training loss of the proxy reward model")
-    axes[1].set_title("Training accuracy (25 % of labels are flipped)")
     fig.tight_layout()
     return fig
 
@@ -79,11 +87,18 @@ def plot_best_of_n(curves: pd.DataFrame, x: str = "kl", title: str | None = None
     ``best_of_n_curve`` with a ``reward_model`` column naming the proxy used."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
     xlabel = "KL(best-of-n ‖ SFT policy) (nats)" if x == "kl" else "√KL (√nats)"
+    data = curves.rename(columns={"reward_model": "reward model"})
+    last = data[data["n"] == data["n"].max()].set_index("reward model")
     for ax, col in zip(axes, ("gold", "proxy")):
-        sns.lineplot(data=curves, x=x, y=col, hue="reward_model", marker="o", ax=ax)
+        # style as well as colour: the curves stay apart in black and white
+        sns.lineplot(data=data, x=x, y=col, hue="reward model", style="reward model",
+                     markers=True, ax=ax, legend=ax is axes[0])
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set(xlabel=xlabel, ylabel=f"{col} reward − SFT policy's",
-               title=f"{col.capitalize()} reward of the proxy's pick")
+        ax.set(xlabel=xlabel, ylabel=f"{col} reward − SFT policy's (mean over prompts)")
+    best = f" ({last['gold'].idxmax()})" if len(last) > 1 else ""
+    axes[0].set_title(f"Gold of the pick at n = {last['n'].iloc[0]}: "
+                      f"{last['gold'].max():+.3f}{best}")
+    axes[1].set_title("The reward that picks: each proxy's own score")
     for _, row in curves.drop_duplicates("n").iterrows():
         axes[1].annotate(f"n={row['n']}", (row[x], 0), textcoords="offset points",
                          xytext=(0, -12), ha="center", fontsize=8, color="grey")
@@ -102,11 +117,18 @@ def plot_cost(table: pd.DataFrame):
     fig, axes = plt.subplots(1, len(COST_COLUMNS), figsize=(16, 3.8))
     data = table[table["kind"] != "single"]
     for ax, col in zip(axes, COST_COLUMNS):
-        sns.lineplot(data=data, x="k", y=col, hue="kind", marker="o", ax=ax,
+        sns.lineplot(data=data, x="k", y=col, hue="kind", style="kind", markers=True, ax=ax,
                      legend=ax is axes[0])
         ax.set(xlabel="k (heads or members)", ylabel=col, ylim=(0, None),
                xticks=sorted(data["k"].unique()))
-    fig.suptitle("Cost of a multi-head reward model and a full ensemble against k")
+    top = data[data["k"] == data["k"].max()].set_index("kind")
+    if {"full ensemble", "multi-head"} <= set(top.index):
+        ratio = top.loc["full ensemble"] / top.loc["multi-head"]
+        fig.suptitle(f"At k = {data['k'].max()} a full ensemble costs "
+                     f"{ratio['training seconds per epoch']:.1f}× the training time and "
+                     f"{ratio['parameters']:.1f}× the parameters of a multi-head model")
+    else:
+        fig.suptitle("Cost against k")
     fig.tight_layout()
     return fig
 
@@ -205,15 +227,19 @@ def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
     its confidence in it, in equal-mass bins (``calibration.reliability`` tables). On
     the diagonal a model is calibrated; below it, overconfident."""
     rows = -(-len(tables) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.2 * rows),
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.3 * rows),
                              sharex=True, sharey=True, squeeze=False)
     for ax, (name, table) in zip(axes.flat, tables.items()):
         ax.plot([0.5, 1], [0.5, 1], color="grey", ls="--", lw=0.8)
         sns.lineplot(data=table, x="confidence", y="accuracy", marker="o", ax=ax)
-        ax.set(title=name, xlim=(0.5, 1), ylim=(0, 1), xlabel="confidence in its pick",
-               ylabel="share of picks the label agrees with")
+        gap = (table["pairs"] * (table["accuracy"] - table["confidence"])).sum() / table["pairs"].sum()
+        ax.set(xlim=(0.5, 1), ylim=(0, 1), xlabel="confidence in its pick",
+               ylabel="accuracy of its picks")
+        ax.set_title(f"{name}\naccuracy − confidence {gap:+.3f}", fontsize=10)
+        ax.label_outer()  # axis labels on the outer panels only: none overlap
     for ax in axes.flat[len(tables):]:
         ax.remove()
+    fig.suptitle("Above the diagonal a model is underconfident, below it overconfident")
     fig.tight_layout()
     return fig
 

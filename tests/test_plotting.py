@@ -1,6 +1,7 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rmens_utils import plotting  # noqa: E402
@@ -53,3 +54,67 @@ def test_gold_terms_plot_has_a_panel_per_term_and_labelled_axes():
     assert fig.axes[0].get_xlabel() == "PPO step (held-out evaluation)"
     assert all(ax.get_ylabel() for ax in fig.axes)
     assert [list(line.get_ydata()) for line in fig.axes[1].get_lines()] == [[1, 0.9], [1, 0.5]]
+
+
+def test_label_data_plot_states_its_numbers_and_tells_labels_apart_by_style():
+    pairs = pd.DataFrame({"gold_chosen": [5.0, 4.0, 6.0], "gold_rejected": [4.0, 4.1, 3.0],
+                          "chosen": ["a b c", "a b", "a b c d"], "rejected": ["a", "a b", "a"]})
+    fig = plotting.plot_label_data(pairs)
+    scores, gaps, lengths = fig.axes
+    assert scores.get_title() == "Gold of an SFT answer: mean 4.35, sd 1.03"
+    assert gaps.get_title() == "33% of pairs are within 0.25 of a tie"
+    assert lengths.get_title() == "Chosen 3 words, rejected 1 on average"
+    assert {line.get_linestyle() for line in lengths.get_legend().get_lines()} == {"-", "--"}
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+
+
+def test_reward_training_plot_draws_one_styled_line_per_member_and_states_the_change():
+    log = pd.DataFrame({"member": [0] * 4 + [1] * 4, "step": [1, 2, 3, 4] * 2,
+                        "loss": [0.7, 0.7, 0.5, 0.5, 0.7, 0.7, 0.6, 0.6],
+                        "accuracy": [0.5, 0.5, 0.7, 0.7] * 2})
+    fig = plotting.plot_reward_training(log, window=2)
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_linestyle() for line in loss_ax.get_lines()] == ["-", "--"]
+    np.testing.assert_allclose(loss_ax.get_lines()[1].get_ydata(), [0.7, 0.7, 0.65, 0.6])
+    assert loss_ax.get_title().startswith("Bradley–Terry loss: 0.70 → 0.55")
+    assert acc_ax.get_title().startswith("Agreement with the noisy labels: 0.50 → 0.70")
+    single = plotting.plot_reward_training(log[log["member"] == 0].drop(columns="member"), 2)
+    assert len(single.axes[0].get_lines()) == 2  # per batch, and its rolling mean
+
+
+def test_best_of_n_plot_tells_curves_apart_without_colour_and_names_the_best():
+    rows = [{"reward_model": name, "n": n, "kl": k, "gold": g * k, "proxy": k}
+            for name, g in (("single RM", 0.1), ("ensemble min", 0.2), ("ensemble mean", 0.15))
+            for n, k in ((1, 0.0), (2, 0.19), (4, 0.64))]
+    fig = plotting.plot_best_of_n(pd.DataFrame(rows), title="t")
+    gold_ax, proxy_ax = fig.axes
+    assert gold_ax.get_title() == "Gold of the pick at n = 4: +0.128 (ensemble min)"
+    legend = gold_ax.get_legend()
+    assert legend.get_title().get_text() == "reward model" and proxy_ax.get_legend() is None
+    lines = gold_ax.get_lines()[:3]
+    assert len({(line.get_linestyle(), str(line.get_dashes() if hasattr(line, "get_dashes") else ""),
+                 line.get_marker()) for line in lines}) == 3
+    assert gold_ax.get_xlabel().startswith("KL") and gold_ax.get_ylabel() and proxy_ax.get_ylabel()
+
+
+def test_cost_plot_has_a_panel_per_cost_and_states_the_ratio_at_the_largest_k():
+    rows = [{"kind": kind, "k": k, "parameters": p * k if kind == "full ensemble" else p + k,
+             "training seconds per epoch": t * k if kind == "full ensemble" else t,
+             "peak memory (MB)": 100.0, "scoring seconds per 1000 pairs": 1.0}
+            for kind, p, t in (("single", 10, 2.0), ("multi-head", 10, 2.0),
+                               ("full ensemble", 10, 2.0)) for k in (1, 2, 4)]
+    fig = plotting.plot_cost(pd.DataFrame(rows))
+    assert [ax.get_ylabel() for ax in fig.axes] == list(plotting.COST_COLUMNS)
+    assert fig._suptitle.get_text() == ("At k = 4 a full ensemble costs 4.0× the training time "
+                                        "and 2.9× the parameters of a multi-head model")
+    assert len(fig.axes[0].get_lines()) >= 2 and fig.axes[0].get_legend() is not None
+
+
+def test_reliability_plot_labels_outer_panels_only_and_states_each_gap():
+    table = pd.DataFrame({"confidence": [0.6, 0.8], "accuracy": [0.7, 0.9], "pairs": [10, 10]})
+    fig = plotting.plot_reliability({f"model {i}": table for i in range(3)}, columns=2)
+    assert len(fig.axes) == 3
+    assert fig.axes[0].get_title() == "model 0\naccuracy − confidence +0.100"
+    assert fig.axes[1].get_ylabel() == "" and fig.axes[0].get_ylabel() == "accuracy of its picks"
+    assert fig.axes[0].get_xlabel() == "" and fig.axes[2].get_xlabel() == "confidence in its pick"
+    assert list(fig.axes[0].get_lines()[1].get_ydata()) == [0.7, 0.9]
