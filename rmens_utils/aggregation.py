@@ -16,7 +16,8 @@ PPO_UWO_LAMBDA = 0.1
 
 
 def _as_tensor(scores) -> torch.Tensor:
-    scores = torch.as_tensor(np.asarray(scores) if not torch.is_tensor(scores) else scores)
+    # a copy for arrays: those read from parquet are read-only, which torch warns about
+    scores = scores if torch.is_tensor(scores) else torch.tensor(np.asarray(scores, dtype=float))
     if scores.ndim != 2:
         raise ValueError(f"expected rewards of shape (batch, k), got {tuple(scores.shape)}")
     return scores.float()

@@ -18,7 +18,6 @@ from scipy.special import expit, log_expit  # expit is also used by notebook 07
 from sklearn.metrics import roc_auc_score
 
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
-from .proxy import cached_scores
 
 
 def margins(chosen, rejected, lam: float = BON_UWO_LAMBDA) -> dict[str, np.ndarray]:
@@ -129,42 +128,31 @@ def error_by_uncertainty(uncertain, wrong, bins: int = 4) -> pd.DataFrame:
                           "pairs": len(idx)} for idx in np.array_split(order, bins)])
 
 
-def cross_run_pairs(samples: pd.DataFrame) -> pd.DataFrame:
-    """Preference pairs from PPO answers: the runs answer the same prompts at the same
-    step, so each two runs' answers to one prompt make a pair, labelled by the gold.
-    ``samples``: the runs' answers stacked, with a ``run`` column. Returns one row a pair:
-    ``step, prompt, answer_a, answer_b`` (row numbers in ``samples``), ``y`` (1 when the
-    gold prefers a) — gold ties dropped."""
+def cross_run_pairs(samples: pd.DataFrame, by=("step", "prompt")) -> pd.DataFrame:
+    """Preference pairs from PPO answers: runs answer the same prompts at the same step
+    (with the same seed), so each two runs' answers to one prompt make a pair, labelled by
+    the gold. ``samples``: the runs' answers stacked; ``by``: the columns that must match
+    within a pair. Returns one row a pair: the ``by`` columns, ``answer_a, answer_b`` (row
+    numbers in ``samples``), ``y`` (1 when the gold prefers a) — gold ties dropped."""
     rows = []
-    for (step, prompt), group in samples.groupby(["step", "prompt"], sort=False):
+    for keys, group in samples.groupby(list(by), sort=False):
         idx = group.index.tolist()
         for i, a in enumerate(idx):
             for b in idx[i + 1:]:
                 ga, gb = samples.at[a, "gold"], samples.at[b, "gold"]
                 if ga != gb:
-                    rows.append({"step": step, "prompt": prompt, "answer_a": a, "answer_b": b,
+                    rows.append({**dict(zip(by, keys)), "answer_a": a, "answer_b": b,
                                  "y": int(ga > gb)})
-    return pd.DataFrame(rows, columns=["step", "prompt", "answer_a", "answer_b", "y"])
-
-
-def score_ppo_answers(cfg, runs, rewards: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Every answer of the PPO ``runs`` (``rlhf.PPORun``), stacked with a ``run`` column,
-    and each reward model's scores of them ``(answers, k)``, cached in
-    ``<runs>/<profile>/ppo_scores/<name>``."""
-    samples = pd.concat([run.samples.assign(run=run.name) for run in runs], ignore_index=True)
-    params = {"ppo": {run.name: run.params for run in runs}}
-    scores = {name: cached_scores(cfg, f"ppo_scores/{name}", params, reward,
-                                  samples["prompt"].tolist(), samples["text"].tolist())
-              for name, reward in rewards.items()}
-    return samples, scores
+    return pd.DataFrame(rows, columns=[*by, "answer_a", "answer_b", "y"])
 
 
 def spread_by_step(answers: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:
     """The disagreement of each reward model on each run's answers, step by step: the mean
-    over a step's answers of the sd of their k scores. ``answers`` has ``run`` and
-    ``step`` columns (as from :func:`score_ppo_answers`); one column per model."""
-    spread = answers[["run", "step"]].assign(**{name: np.asarray(s).std(1)
-                                                for name, s in scores.items()})
+    over a step's answers of the sd of their k scores (one column per model), with the
+    answers' mean ``kl`` when ``answers`` has one. ``answers``: ``run`` and ``step``
+    columns, one row per answer, in the order of the rows of each ``(answers, k)`` score."""
+    keep = [c for c in ("run", "step", "kl") if c in answers]
+    spread = answers[keep].assign(**{name: np.asarray(s).std(1) for name, s in scores.items()})
     return spread.groupby(["run", "step"], sort=False).mean().reset_index()
 
 

@@ -10,6 +10,9 @@ import seaborn as sns
 
 from .gold import word_count
 
+STUDY_STYLES = {"single": ("o", "-"), "ensemble_min": ("s", "--"), "multihead_min": ("^", "-."),
+                "gold": ("D", ":")}  # marker and line style: readable in black and white
+
 
 def plot_sft_loss(log: pd.DataFrame, metrics: dict, ax=None):
     """Training loss per optimiser step, with the held-out loss before and after SFT."""
@@ -133,54 +136,6 @@ def plot_cost(table: pd.DataFrame):
     return fig
 
 
-def plot_ppo_vs_kl(runs, window: int = 5):
-    """Gold and proxy reward against KL(policy ‖ SFT), one curve per PPO run (centred
-    means over ``window`` steps; Coste et al.'s figure). Each run's proxy is shown as
-    its rise from its own start: a min over k heads sits below a single model's score."""
-    from .rlhf import smooth
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
-    for run in runs:
-        s = smooth(run.log, window)
-        start = run.log.head(window)
-        axes[0].plot(s["kl"], s["gold"], label=run.name)
-        axes[1].plot(s["kl"], s["proxy"] - start["proxy"].mean(), label=run.name)
-    axes[0].axhline(runs[0].log["gold"].head(window).mean(), color="grey", ls="--", lw=0.8,
-                    label="SFT policy (first steps)")
-    axes[0].set(xlabel="KL(policy ‖ SFT policy) (nats)", ylabel="gold reward",
-                title="Gold reward: does it peak and fall?")
-    axes[1].axhline(0, color="grey", ls="--", lw=0.8)
-    axes[1].set(xlabel="KL(policy ‖ SFT policy) (nats)",
-                ylabel="proxy reward optimised − its start",
-                title="Proxy reward: what PPO maximises")
-    for ax in axes:
-        ax.legend()
-    fig.suptitle(f"PPO against each reward (curves: means over {window} steps)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_ppo_vs_step(runs, columns=("gold", "proxy", "kl", "words", "finished"),
-                     window: int = 5):
-    """Each logged column against the PPO step: faint per step, bold smoothed."""
-    from .rlhf import smooth
-
-    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.8))
-    for run, color in zip(runs, sns.color_palette()):
-        s = smooth(run.log, window)
-        for ax, col in zip(axes, columns):
-            ax.plot(run.log["step"], run.log[col], color=color, alpha=0.25)
-            ax.plot(s["step"], s[col], color=color, label=run.name)
-    labels = {"gold": "gold reward", "proxy": "proxy reward optimised",
-              "kl": "KL to SFT policy (nats)", "words": "response length (words)",
-              "finished": "share ending with EOS"}
-    for ax, col in zip(axes, columns):
-        ax.set(xlabel="PPO step", ylabel=labels.get(col, col))
-    axes[0].legend()
-    fig.tight_layout()
-    return fig
-
-
 def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
     """One panel per column of ``rlhf.gold_terms`` or ``study.gold_terms``: its mean against
     the PPO step (the index's second level), one line per run."""
@@ -202,21 +157,23 @@ def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
     return fig
 
 
-def plot_spread(spread: pd.DataFrame, window: int = 5):
-    """Each model's disagreement per answer (``calibration.spread_by_step``) against the PPO
-    step, one panel per model, one line per run, means over ``window`` steps."""
-    from .rlhf import smooth
-
-    models = [c for c in spread.columns if c not in ("run", "step")]
+def plot_spread(spread: pd.DataFrame):
+    """Each model's disagreement per answer (``calibration.spread_by_step``) against the
+    policy's drift (KL to the SFT policy on the same answers): one panel per model, one
+    line per run, a point per evaluated step."""
+    models = [c for c in spread.columns if c not in ("run", "step", "kl")]
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), sharey=True,
                              squeeze=False)
     for name, table in spread.groupby("run", sort=False):
-        s = smooth(table.drop(columns="run").reset_index(drop=True), window)
+        marker, line = STUDY_STYLES.get(name, ("x", "-"))
         for ax, model in zip(axes.flat, models):
-            ax.plot(s["step"], s[model], label=name)
+            ax.plot(table["kl"], table[model], marker=marker, ls=line, label=name)
+    first, last = (spread[spread["step"] == step] for step in (0, spread["step"].max()))
     for ax, model in zip(axes.flat, models):
-        ax.set(xlabel="PPO step (the policy drifts away from SFT)",
-               ylabel="sd of the k scores of an answer", title=f"{model}: disagreement per answer")
+        ax.set(xlabel="KL(policy ‖ SFT policy), held-out answers (nats)",
+               ylabel="sd of the k scores of an answer",
+               title=f"{model}: spread {first[model].mean():.2f} at the SFT policy, "
+                     f"{last[model].mean():.2f} at the last step")
     axes.flat[0].legend()
     fig.tight_layout()
     return fig
@@ -242,28 +199,6 @@ def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
     fig.suptitle("Above the diagonal a model is underconfident, below it overconfident")
     fig.tight_layout()
     return fig
-
-
-def plot_members(runs, window: int = 5):
-    """For runs with k > 1 members (heads): each one's score of the answers and the
-    aggregate PPO optimised, against the step (smoothed)."""
-    from .rlhf import smooth
-
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 3.8), sharey=True,
-                             squeeze=False)
-    for ax, run in zip(axes.flat, runs):
-        s = smooth(run.log, window)
-        for col in [c for c in run.log.columns if c.startswith("proxy_")]:
-            ax.plot(s["step"], s[col], label=col.replace("proxy_", "member / head "))
-        ax.plot(s["step"], s["proxy"], color="black", lw=2, label="aggregate (optimised)")
-        ax.set(xlabel="PPO step", ylabel="reward (SFT answers: mean 0, sd 1)", title=run.name)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-STUDY_STYLES = {"single": ("o", "-"), "ensemble_min": ("s", "--"), "multihead_min": ("^", "-."),
-                "gold": ("D", ":")}  # marker and line style: readable in black and white
 
 
 def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None):

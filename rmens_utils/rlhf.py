@@ -31,7 +31,7 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import RubricGold, answer_features, load_gold, word_count
+from .gold import RubricGold, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
@@ -39,9 +39,6 @@ from .proxy import ENSEMBLE_STAGE, load_ensemble, load_proxy
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
-
-MAIN_RUNS = ["single", "ensemble_min", "multihead_min"]  # the runs of notebook 06
-
 
 @dataclass
 class PPORun:
@@ -312,60 +309,3 @@ def _load_run(name: str, folder: Path, seed: int = 0, regime: str = DEFAULT_REGI
 def load_ppo_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> PPORun:
     """A finished PPO run of notebook 06 (run first if missing)."""
     return _load_run(name, require(cfg, ppo_stage(name, seed, regime)), seed, regime)
-
-
-def smooth(log: pd.DataFrame, window: int = 5) -> pd.DataFrame:
-    """A centred rolling mean of every column but ``step`` (one batch is noisy)."""
-    out = log.rolling(window, center=True, min_periods=1).mean()
-    out["step"] = log["step"]
-    return out
-
-
-def summary(runs: list[PPORun], window: int = 5) -> pd.DataFrame:
-    """Start, peak and final gold of each run, the step and KL at the peak, and the
-    proxy's rise. Start and final are means of the first and last ``window`` steps; the
-    peak is the top of the smoothed gold curve (one batch of answers is noisy)."""
-    rows = {}
-    for run in runs:
-        s, first, last = smooth(run.log, window), run.log.head(window), run.log.tail(window)
-        peak = s["gold"].idxmax()
-        rows[run.name] = {
-            "start gold": first["gold"].mean(), "peak gold": s.loc[peak, "gold"],
-            "step at peak": int(s.loc[peak, "step"]), "KL at peak": s.loc[peak, "kl"],
-            "final gold": last["gold"].mean(), "final KL": last["kl"].mean(),
-            "proxy rise": last["proxy"].mean() - first["proxy"].mean(),
-            "final words": last["words"].mean()}
-    return pd.DataFrame(rows).T
-
-
-def answers_at(runs: list[PPORun], step: int, n: int = 4) -> pd.DataFrame:
-    """The first ``n`` prompts of ``step`` and each run's answer to them, with its gold
-    and proxy scores (every run sees the same prompts at the same step)."""
-    table = {}
-    for run in runs:
-        rows = run.samples[run.samples["step"] == step].head(n)
-        table["prompt"] = rows["prompt"].tolist()
-        table[run.name] = [f"{t}  [gold {g:.2f}, proxy {p:.2f}]"
-                           for t, g, p in zip(rows["text"], rows["gold"], rows["proxy"])]
-    return pd.DataFrame(table)
-
-
-def gold_terms(gold, runs: list[PPORun], block: int = 10) -> pd.DataFrame:
-    """What the gold sees change: each run's answers described by their length and (for
-    the rubric gold) every rubric term, averaged over blocks of ``block`` steps. Index:
-    ``(run, first step of the block)``."""
-    tables = {}
-    for run in runs:
-        s = run.samples
-        features = answer_features(gold, s["prompt"].tolist(), s["text"].tolist())
-        features["gold"] = s["gold"].to_numpy()
-        tables[run.name] = features.groupby((s["step"] // block * block).to_numpy()).mean()
-    return pd.concat(tables, names=["run", "steps from"])
-
-
-def step_times(runs: list[PPORun]) -> pd.DataFrame:
-    """:func:`study.step_times` of these runs, one row per run."""
-    from .study import step_times as times
-
-    logs = pd.concat([run.log.assign(regime=run.regime, run=run.name) for run in runs])
-    return times(logs).droplevel("regime")

@@ -129,14 +129,20 @@ AGGREGATES = {run: (EVAL_REWARDS[stage], how) for run, (stage, how) in PPO_RUNS.
 CURVE_COLUMNS = ["gold", "proxy", "kl", "kl_half_sq", "words", "finished"]
 
 
+def member_scores(evals: pd.DataFrame, prefix: str) -> np.ndarray:
+    """``(answers, k)``: every member's or head's score of each evaluated answer, for the
+    reward model whose columns are ``<prefix>_0`` … (``single``, ``ensemble``, ``multihead``)."""
+    return evals.filter(regex=rf"^{prefix}_\d+$").to_numpy()
+
+
 def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     """``evals`` plus one column per aggregate (``single``, ``ensemble_min`` …) and
     ``proxy``: the score of the reward the row's run optimised (the gold for the control)."""
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
-        cols = out.filter(regex=rf"^{prefix}_\d+$")
-        if cols.shape[1]:
-            out[name] = aggregate(cols.to_numpy(), how, PPO_UWO_LAMBDA).numpy()
+        scores = member_scores(out, prefix)
+        if scores.shape[1]:
+            out[name] = aggregate(scores, how, PPO_UWO_LAMBDA).numpy()
     out["proxy"] = out["gold"]
     for run in out["run"].unique():
         if run in AGGREGATES:

@@ -118,3 +118,15 @@ def test_reliability_plot_labels_outer_panels_only_and_states_each_gap():
     assert fig.axes[1].get_ylabel() == "" and fig.axes[0].get_ylabel() == "accuracy of its picks"
     assert fig.axes[0].get_xlabel() == "" and fig.axes[2].get_xlabel() == "confidence in its pick"
     assert list(fig.axes[0].get_lines()[1].get_ydata()) == [0.7, 0.9]
+
+
+def test_spread_plot_draws_each_run_against_its_drift_and_states_the_change():
+    spread = pd.DataFrame({"run": ["single", "single", "multihead_min", "multihead_min"],
+                           "step": [0, 10, 0, 10], "kl": [0.0, 5.0, 0.0, 8.0],
+                           "full ensemble": [0.2, 0.3, 0.2, 0.5], "multi-head": [0.1] * 4})
+    fig = plotting.plot_spread(spread)
+    ens, heads = fig.axes
+    assert ens.get_title() == "full ensemble: spread 0.20 at the SFT policy, 0.40 at the last step"
+    assert [list(line.get_xdata()) for line in ens.get_lines()] == [[0.0, 5.0], [0.0, 8.0]]
+    assert [line.get_linestyle() for line in ens.get_lines()] == ["-", "-."]
+    assert ens.get_xlabel().startswith("KL") and ens.get_ylabel()

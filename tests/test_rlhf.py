@@ -188,38 +188,3 @@ def test_seeds_change_prompts_and_adapters_and_the_control_optimises_the_gold(st
     assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
     # its reward is the gold: the proxy it logs is the gold of the same answers
     assert control.samples["proxy"].tolist() == control.samples["gold"].tolist()
-
-
-def test_summary_finds_the_gold_peak():
-    log = pd.DataFrame({"step": range(7), "gold": [0, 1, 2, 3, 2, 1, 0.5],
-                        "proxy": [0, 1, 2, 3, 4, 5, 6], "kl": [0, 1, 2, 3, 4, 5, 6],
-                        "words": [10] * 7})
-    run = rlhf.PPORun("toy", log, pd.DataFrame(), None)
-    row = rlhf.summary([run], window=1).loc["toy"]
-    assert (row["peak gold"], row["step at peak"], row["KL at peak"]) == (3, 3, 3)
-    assert (row["start gold"], row["final gold"], row["proxy rise"]) == (0, 0.5, 6)
-    smooth = rlhf.smooth(log, window=3)
-    assert smooth["gold"].tolist()[:2] == [0.5, 1.0] and smooth["step"].tolist() == list(range(7))
-
-
-def test_gold_terms_average_the_rubric_over_blocks_of_steps():
-    from rmens_utils.gold import RubricGold, RubricWeights
-
-    class NoEncoder(RubricGold):  # the rubric's counting terms; relevance fixed at 0
-        def __init__(self):
-            self.weights, self.fluency = RubricWeights(), None
-
-        def embed(self, texts):
-            return torch.zeros(len(texts), 2)
-
-    samples = pd.DataFrame({"step": [0, 1, 2, 3], "prompt": ["Name a fruit."] * 4,
-                            "text": ["Apple.", "Apple.", "A ripe red apple or a pear.",
-                                     "A ripe red apple or a pear"],
-                            "gold": [1.0, 2.0, 3.0, 4.0]})
-    run = rlhf.PPORun("toy", pd.DataFrame(), samples, None)
-    terms = rlhf.gold_terms(NoEncoder(), [run], block=2).loc["toy"]
-    assert terms.index.tolist() == [0, 2]
-    assert terms.loc[0, "words"] == 1 and terms.loc[2, "words"] == 7
-    assert terms.loc[0, "complete"] == 1 and terms.loc[2, "complete"] == 0.5
-    assert terms["gold"].tolist() == [1.5, 3.5]
-    assert (terms["relevance"] == 0).all()

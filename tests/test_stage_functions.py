@@ -300,29 +300,15 @@ def test_cross_run_pairs_against_hand_values(tmp_runs):
     assert pairs.values.tolist() == [[0, "p", 0, 3, 0], [0, "p", 0, 6, 1], [0, "p", 3, 6, 1],
                                      [0, "q", 1, 7, 0], [0, "q", 4, 7, 0],
                                      [1, "p", 2, 8, 1], [1, "p", 5, 8, 1]]
+    # matched on the prompt only: the answers to p of both steps pair (rows 0, 2, 3, 5, 6, 8)
+    loose = calibration.cross_run_pairs(toy_ppo_samples(), by=["prompt"])
+    assert loose.columns.tolist() == ["prompt", "answer_a", "answer_b", "y"]
+    assert len(loose[loose["prompt"] == "p"]) == 15 - 2  # C(6, 2) pairs less the ties 0-8 and 2-5
 
 
-def test_score_ppo_answers_stacks_runs_and_caches_scores(tmp_runs):
-    cfg = get_config("smoke")
-    samples = toy_ppo_samples()
-    runs = [SimpleNamespace(name=name, samples=g.drop(columns="run").reset_index(drop=True),
-                            params={"seed": i}, log=None, folder=None)
-            for i, (name, g) in enumerate(samples.groupby("run"))]
-    rewards = {"one": CountingReward(), "two": CountingReward({"stand-in": "other"})}
-    answers, scores = calibration.score_ppo_answers(cfg, runs, rewards)
-    assert answers["run"].tolist() == samples["run"].tolist()
-    assert answers["text"].tolist() == samples["text"].tolist()
-    assert answers.index.tolist() == list(range(9))
-    assert set(scores) == {"one", "two"}
-    for name in scores:
-        assert scores[name].shape == (9, 2)
-        # row i: i + 1 words of one letter, 2i + 1 characters, in the stacked order
-        np.testing.assert_array_equal(scores[name], [[i + 1, 2 * i + 1] for i in range(9)])
-        assert (stage_dir("smoke", f"ppo_scores/{name}") / "scores.npy").is_file()
-    assert [r.calls for r in rewards.values()] == [1, 1]
-    _, again = calibration.score_ppo_answers(cfg, runs, rewards)
-    assert [r.calls for r in rewards.values()] == [1, 1]  # loaded, not scored again
-    np.testing.assert_array_equal(again["one"], scores["one"])
-    runs[0].params = {"seed": 99}  # one run re-made with other settings: its answers changed
-    calibration.score_ppo_answers(cfg, runs, rewards)
-    assert [r.calls for r in rewards.values()] == [2, 2]
+def test_spread_by_step_is_the_mean_sd_of_the_k_scores_with_the_drift():
+    answers = pd.DataFrame({"run": ["a", "a", "a", "b"], "step": [0, 0, 10, 10],
+                            "kl": [0.0, 0.0, 4.0, 6.0]})
+    scores = np.array([[0.0, 2.0], [1.0, 1.0], [0.0, 4.0], [1.0, 3.0]])  # sd 1, 0, 2, 1
+    spread = calibration.spread_by_step(answers, {"m": scores})
+    assert spread.values.tolist() == [["a", 0, 0.0, 0.5], ["a", 10, 4.0, 2.0], ["b", 10, 6.0, 1.0]]

@@ -97,3 +97,10 @@ def test_answers_gold_terms_and_step_times_tables():
     assert times.loc[("beta0", "single"), "generation"] == 2
     assert times.columns[1] == "proxy scoring"
     assert times.loc[("beta0", "single"), "total"] == 6
+
+
+def test_member_scores_takes_one_reward_models_columns_in_order():
+    evals = pd.DataFrame({"ensemble_0": [1.0, 2.0], "ensemble_1": [3.0, 4.0],
+                          "multihead_0": [5.0, 6.0], "ensemble_mean": [9.0, 9.0]})
+    assert study.member_scores(evals, "ensemble").tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert study.member_scores(evals, "single").shape == (2, 0)
