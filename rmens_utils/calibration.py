@@ -32,6 +32,19 @@ def margins(chosen, rejected, lam: float = BON_UWO_LAMBDA) -> dict[str, np.ndarr
     return out
 
 
+def bt_margins(pairs: dict, scale: dict, kinds=None) -> dict[str, np.ndarray]:
+    """:func:`margins` of several models, keyed ``"<model> · <kind>"``, each on its own
+    Bradley–Terry scale — the only scale on which σ(margin) is that model's probability.
+    ``pairs[model] = (chosen, rejected)``: standardised scores ``(n, k)`` (SFT answers: mean
+    0, sd 1 per head); ``scale[model]``: the ``(k,)`` factors back to the logits each head
+    was trained to produce (``reward.bt_scale``); ``kinds`` keeps only those members and
+    aggregations (e.g. ``("member 0", "mean")``)."""
+    return {f"{name} · {kind}": m for name, (chosen, rejected) in pairs.items()
+            for kind, m in margins(np.asarray(chosen) * scale[name],
+                                   np.asarray(rejected) * scale[name]).items()
+            if kinds is None or kind in kinds}
+
+
 def reliability(p, y, bins: int = 10) -> pd.DataFrame:
     """Reliability-diagram data over equal-mass bins of confidence: for each bin the mean
     confidence in the model's pick (max(p, 1 − p)), how often that pick agrees with the
@@ -97,6 +110,18 @@ def cross_fitted_temperature(margin, y, seed: int = 0) -> np.ndarray:
     return out
 
 
+def temperature_table(margin_by_model: dict[str, np.ndarray], y, seed: int = 0) -> pd.DataFrame:
+    """Per model: the temperature fitted on all pairs, and ECE and NLL before and after
+    cross-fitted temperature scaling (:func:`cross_fitted_temperature`)."""
+    rows = {}
+    for name, m in margin_by_model.items():
+        scaled = cross_fitted_temperature(m, y, seed)
+        rows[name] = {"T (all pairs)": fit_temperature(m, y),
+                      "ECE raw": ece(expit(m), y), "ECE scaled": ece(expit(scaled), y),
+                      "NLL raw": nll(m, y), "NLL scaled": nll(scaled, y)}
+    return pd.DataFrame(rows).T
+
+
 def uncertainty(chosen, rejected) -> np.ndarray:
     """The spread of the k members' (heads') margins: their standard deviation."""
     return (np.asarray(chosen, float) - np.asarray(rejected, float)).std(1)
@@ -111,13 +136,27 @@ def error_auroc(uncertain, wrong) -> float:
     return float(roc_auc_score(wrong, uncertain))
 
 
+def mean_errors(chosen, rejected, y) -> np.ndarray:
+    """Where the mean of the k scores ranks a pair against the label ``y``."""
+    return (np.mean(chosen, 1) > np.mean(rejected, 1)) != np.asarray(y, bool)
+
+
 def disagreement_summary(chosen, rejected, y) -> dict:
     """How the k members' spread relates to the errors of their mean: the error rate
     against ``y``, the mean spread, and the AUROC of the spread for the errors."""
-    u = uncertainty(chosen, rejected)
-    wrong = (np.mean(chosen, 1) > np.mean(rejected, 1)) != np.asarray(y, bool)
+    u, wrong = uncertainty(chosen, rejected), mean_errors(chosen, rejected, y)
     return {"error rate": wrong.mean(), "mean uncertainty": u.mean(),
             "AUROC of uncertainty for errors": error_auroc(u, wrong)}
+
+
+def disagreement_tables(pairs: dict, y, bins: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For each model (``pairs[model] = (chosen, rejected)``, scores ``(n, k)``, k > 1):
+    its :func:`disagreement_summary` (a row a model), and the error rate of its mean in
+    ``bins`` equal-mass bins of spread (:func:`error_by_uncertainty`, columns by model)."""
+    summary = {name: disagreement_summary(c, r, y) for name, (c, r) in pairs.items()}
+    by_spread = {name: error_by_uncertainty(uncertainty(c, r), mean_errors(c, r, y), bins)
+                 for name, (c, r) in pairs.items()}
+    return pd.DataFrame(summary).T, pd.concat(by_spread, axis=1)
 
 
 def error_by_uncertainty(uncertain, wrong, bins: int = 4) -> pd.DataFrame:

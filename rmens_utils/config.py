@@ -162,8 +162,8 @@ PROFILES: dict[str, Config] = {
         rm=RewardModelConfig(epochs=1, batch_size=4, max_length=128, standardise_pairs=8,
                              ensemble_epochs=1),
         bon=BestOfNConfig(n_prompts=3, n_samples=4),
-        ppo=PPOConfig(steps=3, batch_size=4, max_new_tokens=8, minibatch_size=2,
-                      save_every=2, eval_every=2, eval_prompts=3),
+        ppo=PPOConfig(steps=2, batch_size=4, max_new_tokens=8, minibatch_size=2,
+                      save_every=1, eval_every=2, eval_prompts=3),
     ),
     "cpu": Config(
         profile="cpu",

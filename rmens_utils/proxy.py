@@ -101,6 +101,22 @@ def training_log(cfg, stage: str = SINGLE_STAGE) -> pd.DataFrame:
     return pd.read_csv(_folder(cfg, stage) / "log.csv")
 
 
+def training_times(cfg, k: int | None = None) -> pd.DataFrame:
+    """What the real training runs of notebooks 03-05 took, from their logs: for the single
+    model, the k members and the multi-head model, the models trained, the epochs each and
+    the wall time of all of them."""
+    k = cfg.rm.num_members if k is None else k
+    kinds = {"single RM (03)": [SINGLE_STAGE],
+             "full ensemble (04)": [member_stage(i) for i in range(k)],
+             "multi-head (05)": [MULTIHEAD_STAGE]}
+    rows = {}
+    for kind, group in kinds.items():
+        logs = [training_log(cfg, stage) for stage in group]
+        rows[kind] = {"models": len(logs), "epochs each": logs[0]["epoch"].iloc[-1],
+                      "training wall time (s)": sum(log["seconds"].iloc[-1] for log in logs)}
+    return pd.DataFrame(rows).T
+
+
 def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     """The full ensemble of notebook 04."""
     k = cfg.rm.num_members if k is None else k

@@ -39,9 +39,10 @@ PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)]
            if seed == 0 or run != CONTROL])
 
 
-# smoke (the tests): every kind of run, the fewest that still give paired differences
-SMOKE_PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in REWARDS]
-              + [("beta0", CONTROL, 0), ("beta0.01", "single", 0), ("beta0.01", "multihead_min", 0)])
+# smoke (the tests): every kind of run and both regimes, the fewest that still give a
+# standard error and a paired difference (two seeds of single and multihead_min)
+SMOKE_PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in ("single", "multihead_min")]
+              + [("beta0", "ensemble_min", 0), ("beta0", CONTROL, 0), ("beta0.01", "single", 0)])
 
 
 def plan(cfg) -> list[tuple[str, str, int]]:

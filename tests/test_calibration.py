@@ -86,3 +86,39 @@ def test_spread_by_step_is_the_mean_sd_of_each_steps_answers():
     spread = cal.spread_by_step(answers, scores)
     assert spread[["run", "step"]].values.tolist() == [["a", 0], ["a", 1], ["b", 0]]
     assert spread["m"].tolist() == [0.5, 2.0, 0.0]  # sds 1 and 0, then 2, then 0
+    drift = cal.spread_by_step(answers.assign(kl=[0.0, 2.0, 5.0, 1.0]), scores)
+    assert drift.columns.tolist() == ["run", "step", "kl", "m"]
+    assert drift["kl"].tolist() == [1.0, 5.0, 1.0]  # the answers' mean KL at each step
+
+
+def test_bt_margins_are_on_each_models_own_scale_and_named_by_model_and_kind():
+    chosen, rejected = np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]])
+    m = cal.bt_margins({"a": (chosen, rejected), "b": (chosen[:, :1], rejected[:, :1])},
+                       {"a": np.array([2.0, 0.5]), "b": np.array([3.0])})
+    assert set(m) == {"a · member 0", "a · member 1", "a · mean", "a · min", "a · max",
+                      "a · uwo", "b · member 0"}
+    assert (m["a · member 0"], m["a · member 1"], m["a · min"]) == (2.0, 1.0, 1.0)
+    assert m["b · member 0"] == 3.0
+    kept = cal.bt_margins({"a": (chosen, rejected)}, {"a": np.ones(2)}, kinds=("mean",))
+    assert list(kept) == ["a · mean"] and kept["a · mean"] == 1.5
+
+
+def test_temperature_table_scales_an_overconfident_model_down():
+    rng = np.random.default_rng(3)
+    true_margin = rng.normal(0, 1.5, size=4_000)
+    y = (rng.uniform(size=true_margin.size) < expit(true_margin)).astype(int)
+    table = cal.temperature_table({"calibrated": true_margin, "overconfident": 3 * true_margin}, y)
+    assert table.columns.tolist() == ["T (all pairs)", "ECE raw", "ECE scaled", "NLL raw",
+                                      "NLL scaled"]
+    assert table.loc["calibrated", "T (all pairs)"] == pytest.approx(1, abs=0.15)
+    assert table.loc["overconfident", "T (all pairs)"] == pytest.approx(3, rel=0.15)
+    assert table.loc["overconfident", "NLL scaled"] < table.loc["overconfident", "NLL raw"]
+
+
+def test_disagreement_tables_give_a_summary_row_and_error_bins_per_model():
+    chosen = np.array([[1.0, 1.0], [2.0, 0.0], [-1.0, -3.0], [0.5, 0.5]])
+    rejected = np.zeros((4, 2))
+    y = [1, 0, 0, 1]  # the mean is wrong on the second pair only
+    summary, by_spread = cal.disagreement_tables({"m": (chosen, rejected)}, y, bins=2)
+    assert summary.loc["m", "error rate"] == pytest.approx(0.25)
+    assert by_spread[("m", "error rate")].tolist() == [0.0, 0.5]  # spreads 0, 0 | 1, 1

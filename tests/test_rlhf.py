@@ -36,6 +36,9 @@ def stand_ins(tmp_runs, monkeypatch):
     monkeypatch.setattr(rlhf, "load_reward", lambda cfg, stage: LengthReward())
     monkeypatch.setattr(rlhf, "load_gold", lambda cfg: WordCountGold())
     cfg = get_config("smoke")
+    # 3 steps, a checkpoint after step 2, evaluations at steps 0, 2 and 3 (the end)
+    cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, steps=3, save_every=2,
+                                                           eval_every=2))
     # the SFT evaluation needs no trained stage here: mark its inputs as made
     from rmens_utils import stages
     for name in stages.stage(cfg, stages.PPO_EVAL).needs:

@@ -165,6 +165,16 @@ def test_train_ensemble_stage_makes_k_member_stages_that_differ(tmp_runs):
             assert not torch.allclose(scores[:, a], scores[:, b], atol=1e-3), (a, b)
 
 
+def test_training_times_counts_every_member_from_the_logs(monkeypatch):
+    logs = {"rm_single": [10.0, 20.0], "rm_multihead": [5.0, 7.0], "rm_ensemble/member_0": [3.0, 9.0],
+            "rm_ensemble/member_1": [4.0, 8.0], "rm_ensemble/member_2": [1.0, 6.0]}
+    monkeypatch.setattr(proxy, "training_log", lambda cfg, stage: pd.DataFrame(
+        {"epoch": [0.5, 1.0], "seconds": logs[stage]}))
+    times = proxy.training_times(get_config("smoke"))
+    assert times["models"].tolist() == [1, 3, 1] and (times["epochs each"] == 1.0).all()
+    assert times["training wall time (s)"].tolist() == [20.0, 9.0 + 8.0 + 6.0, 7.0]
+
+
 # --- proxy.cached_scores --------------------------------------------------------------------
 
 def test_cached_scores_scores_once_and_again_when_reward_or_params_change(tmp_runs):
@@ -305,10 +315,3 @@ def test_cross_run_pairs_against_hand_values(tmp_runs):
     assert loose.columns.tolist() == ["prompt", "answer_a", "answer_b", "y"]
     assert len(loose[loose["prompt"] == "p"]) == 15 - 2  # C(6, 2) pairs less the ties 0-8 and 2-5
 
-
-def test_spread_by_step_is_the_mean_sd_of_the_k_scores_with_the_drift():
-    answers = pd.DataFrame({"run": ["a", "a", "a", "b"], "step": [0, 0, 10, 10],
-                            "kl": [0.0, 0.0, 4.0, 6.0]})
-    scores = np.array([[0.0, 2.0], [1.0, 1.0], [0.0, 4.0], [1.0, 3.0]])  # sd 1, 0, 2, 1
-    spread = calibration.spread_by_step(answers, {"m": scores})
-    assert spread.values.tolist() == [["a", 0, 0.0, 0.5], ["a", 10, 4.0, 2.0], ["b", 10, 6.0, 1.0]]
