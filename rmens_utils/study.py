@@ -166,15 +166,24 @@ def mean_se(df: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame
     return out.join(g.size().rename("n")).reset_index()
 
 
+def matched_kls(curves: pd.DataFrame, points: int = 4) -> dict[str, list[float]]:
+    """For each regime, ``points`` evenly spaced KL values (nats) that every run and seed
+    of it reaches — the KLs at which its runs can all be compared."""
+    reach = curves.groupby(["regime", "run", "seed"])["kl"].max().groupby("regime").min()
+    return {regime: [round(float(r) * i / points, 1) for i in range(1, points + 1)]
+            for regime, r in reach.items()}
+
+
 def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
-    """``column`` of each run and seed at each KL in ``kls`` (nats), read off its held-out
-    curve by linear interpolation between evaluations; NaN beyond the run's last KL (never
-    extrapolated). Comparing runs at matched KL asks which reward buys more gold for the
-    same drift from the SFT policy."""
+    """``column`` of each run and seed at each KL in ``kls`` (nats; a list, or a dict of
+    lists by regime as from :func:`matched_kls`), read off its held-out curve by linear
+    interpolation between evaluations; NaN beyond the run's last KL (never extrapolated).
+    Comparing runs at matched KL asks which reward buys more gold for the same drift from
+    the SFT policy."""
     rows = []
     for (regime, run, seed), c in curves.groupby(["regime", "run", "seed"]):
         c = c.sort_values("kl")
-        for kl in kls:
+        for kl in (kls[regime] if isinstance(kls, dict) else kls):
             value = np.interp(kl, c["kl"], c[column]) if c["kl"].min() <= kl <= c["kl"].max() \
                 else np.nan
             rows.append({"regime": regime, "run": run, "seed": seed, "kl": kl, column: value})

@@ -70,6 +70,10 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     # seed 0: 2.0 − 1.5, seed 1: 1.75 − 1.0
     assert diff["gold − single"] == pytest.approx(0.625) and diff["seeds"] == 2
     assert diff["se"] == pytest.approx(0.125)
+    # the KLs every run and seed reaches: single seed 0 stops at 10 nats
+    assert study.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
+    by_regime = study.gold_at_kl(curves, {"beta0": [5.0]})
+    assert by_regime["gold"].tolist() == at[at["kl"] == 5.0]["gold"].tolist()
 
 
 def test_gao_fit_recovers_the_form_it_fits():
