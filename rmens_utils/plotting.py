@@ -137,19 +137,17 @@ def plot_cost(table: pd.DataFrame):
 
 
 def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
-    """One panel per column of ``rlhf.gold_terms`` or ``study.gold_terms``: its mean against
-    the PPO step (the index's second level), one line per run."""
+    """One panel per column of ``study.gold_terms``: its mean over the held-out answers
+    against the PPO step (index ``(run, step)``), one line per run."""
     rows = -(-len(terms.columns) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharex=True,
                              squeeze=False)
-    level = terms.index.names[1]
-    xlabel = {"steps from": "PPO steps (block start)",
-              "step": "PPO step (held-out evaluation)"}.get(level, level)
     for (name, table), marker in zip(terms.groupby(level="run", sort=False), "osD^vx"):
-        steps = table.index.get_level_values(level)
+        steps = table.index.get_level_values("step")
         for ax, col in zip(axes.flat, terms.columns):
             ax.plot(steps, table[col], marker=marker, label=name)
-            ax.set(xlabel=xlabel, ylabel="mean over answers", title=col)
+            ax.set(xlabel="PPO step (held-out evaluation)", ylabel="mean over answers",
+                   title=col)
     for ax in axes.flat[len(terms.columns):]:
         ax.remove()
     axes.flat[0].legend()

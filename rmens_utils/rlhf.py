@@ -40,6 +40,7 @@ from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
 
+
 @dataclass
 class PPORun:
     name: str
