@@ -24,8 +24,8 @@ import pandas as pd
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
-from .stages import (DEFAULT_REGIME, EVAL_REWARDS, PPO_EVAL, PPO_RUNS, ppo_params, ppo_stage,
-                     require)
+from .stages import (DEFAULT_REGIME, EVAL_REWARDS, PPO_EVAL, PPO_RUNS, REGIMES, ppo_params,
+                     ppo_stage, require)
 
 RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
@@ -102,15 +102,21 @@ def run_study(cfg, runs=None) -> None:
         export_run(cfg, name, seed, regime)
 
 
-def load_results(cfg, runs=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_results(cfg, runs=None, make_missing: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every run of ``runs`` (default: the profile's :func:`plan`) from ``results/``:
     ``(logs, evals)``, each with ``regime, run, seed`` columns; ``evals`` includes step 0
     (the SFT policy) for every run. A run not yet in ``results/`` is made first (on
-    ``smoke``: seconds; on ``cpu``: about an hour each)."""
+    ``smoke``: seconds; on ``cpu``: about an hour each), or left out with
+    ``make_missing=False`` (to look at a study still running)."""
     runs = runs or plan(cfg)
     missing = [(r, n, s) for r, n, s in runs if not is_exported(cfg, n, s, r)]
-    if missing:
+    if missing and make_missing:
         run_study(cfg, missing)
+    elif missing:
+        runs = [run for run in runs if run not in missing]
+        if not runs:
+            raise FileNotFoundError(f"No run of the study is in results/{cfg.profile} yet: "
+                                    "run `bash scripts/run_study.sh` first.")
     sft_eval = pd.read_parquet(results_dir(cfg.profile) / "ppo" / "eval_sft.parquet")
     logs, evals = [], []
     for regime, name, seed in runs:
@@ -253,6 +259,30 @@ def gao_rl_fit(kl, gold) -> dict:
     return {"alpha": float(alpha), "beta": float(beta), "peak_kl": peak_kl}
 
 
+def save_figures(cfg) -> list[Path]:
+    """The held-out gold and optimised reward against KL of every regime with runs in
+    ``results/`` (:func:`plotting.plot_study_vs_kl`), saved as
+    ``results/<profile>/gold_vs_kl_<regime>.png`` for the README; runs still missing are
+    left out, and the title says how many are in."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_study_vs_kl
+
+    _, evals = load_results(cfg, make_missing=False)
+    curves = seed_curves(evals)
+    table = mean_se(curves, ["regime", "run", "step"], ["gold", "proxy", "kl"])
+    paths = []
+    for regime, runs in curves.groupby("regime"):
+        n = runs.groupby(["run", "seed"]).ngroups
+        total = sum(r == regime for r, _, _ in plan(cfg))
+        fig = plot_study_vs_kl(table, regime, f"PPO with β = {REGIMES[regime]['beta']:g}: "
+                               f"held-out means over seeds ± 1 s.e. ({n} of {total} runs)")
+        paths.append(results_dir(cfg.profile) / f"gold_vs_kl_{regime}.png")
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return paths
+
+
 def main(argv=None) -> None:
     from .config import get_config
 
@@ -260,14 +290,18 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
     parser.add_argument("--list", action="store_true", help="show what is done and stop")
+    parser.add_argument("--figures", action="store_true",
+                        help="draw the README's figures from the runs in results/ and stop")
     args = parser.parse_args(argv)
     from .environment import setup
 
     cfg = setup(args.profile) if not args.list else get_config(args.profile)
     if args.list:
         print(status(cfg).to_string(index=False))
-        return
-    run_study(cfg)
+    elif args.figures:
+        print("\n".join(str(p) for p in save_figures(cfg)))
+    else:
+        run_study(cfg)
 
 
 if __name__ == "__main__":

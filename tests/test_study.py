@@ -27,6 +27,13 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert (sft[sft["run"] == "gold"]["text"].tolist() == sft[sft["run"] == "single"]["text"].tolist())
     study.run_study(cfg, plan)
     assert "2 of 2 runs already in results/smoke; 0 to run" in capsys.readouterr().out
+    # a study still running: what is in results/ is shown, nothing is made
+    monkeypatch.setattr(study, "plan", lambda c: [*plan, ("beta0", "multihead_min", 0)])
+    _, partial = study.load_results(cfg, make_missing=False)
+    assert sorted(partial["run"].unique()) == ["gold", "single"]
+    paths = study.save_figures(cfg)
+    assert [p.name for p in paths] == ["gold_vs_kl_beta0.png", "gold_vs_kl_beta0.01.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
 
 
 def _evals():
