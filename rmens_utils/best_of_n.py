@@ -75,13 +75,12 @@ def best_of_n_curve(df: pd.DataFrame, proxy: str, gold: str, ns=None,
                     prompt_col: str = "prompt_id") -> pd.DataFrame:
     """Best-of-n gold and proxy reward per n, averaged over prompts, centred so that the
     policy itself (n = 1) scores 0. Returns columns ``n, kl, sqrt_kl, proxy, gold``."""
-    def picked(column, ns):  # one column at a time: the proxy may be the gold itself
-        return best_of_n_table(df, proxy, [column], ns, prompt_col)[column]
-
-    out = pd.DataFrame({"n": best_of_n_table(df, proxy, [], ns, prompt_col)["n"]})
-    for name, column in (("proxy", proxy), ("gold", gold)):
-        # best-of-1 is the policy itself: its expected reward is the mean over all samples
-        out[name] = picked(column, out["n"].tolist()) - picked(column, [1]).iloc[0]
+    table = best_of_n_table(df, proxy, [proxy, gold], ns, prompt_col)
+    # best-of-1 is the policy itself: its expected reward is the mean over all samples
+    base = best_of_n_table(df, proxy, [proxy, gold], [1], prompt_col).iloc[0]
+    # read by name, not renamed: the proxy may be the gold itself (the ceiling of best-of-n)
+    out = pd.DataFrame({"n": table["n"], "proxy": table[proxy] - base[proxy],
+                        "gold": table[gold] - base[gold]})
     out.insert(1, "kl", kl_best_of_n(out["n"]))
     out.insert(2, "sqrt_kl", np.sqrt(out["kl"]))
     return out

@@ -305,8 +305,3 @@ def _load_run(name: str, folder: Path, seed: int = 0, regime: str = DEFAULT_REGI
     return PPORun(name, pd.read_csv(folder / "log.csv"),
                   pd.read_parquet(folder / "samples.parquet"), folder, stage_config(folder),
                   pd.read_parquet(evals) if evals.is_file() else None, seed, regime)
-
-
-def load_ppo_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> PPORun:
-    """A finished PPO run of notebook 06 (run first if missing)."""
-    return _load_run(name, require(cfg, ppo_stage(name, seed, regime)), seed, regime)

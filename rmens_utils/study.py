@@ -172,6 +172,18 @@ def mean_se(df: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame
     return out.join(g.size().rename("n")).reset_index()
 
 
+def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
+    """Gold, optimised reward and KL of each regime, run and evaluated step: mean ± s.e. over
+    seeds (what :func:`plotting.plot_study_vs_kl` draws)."""
+    return mean_se(curves, ["regime", "run", "step"], ["gold", "proxy", "kl"])
+
+
+def final_points(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each run and seed at its last evaluation (the end of the run)."""
+    last = curves.groupby(["regime", "run", "seed"])["step"].transform("max")
+    return curves[curves["step"] == last]
+
+
 def matched_kls(curves: pd.DataFrame, points: int = 4) -> dict[str, list[float]]:
     """For each regime, ``points`` evenly spaced KL values (nats) that every run and seed
     of it reaches — the KLs at which its runs can all be compared."""
@@ -259,6 +271,14 @@ def gao_rl_fit(kl, gold) -> dict:
     return {"alpha": float(alpha), "beta": float(beta), "peak_kl": peak_kl}
 
 
+def gao_rl_fits(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`gao_rl_fit` of each regime and run's mean curve (:func:`mean_curves`), to the
+    gold gained over step 0."""
+    fits = {key: gao_rl_fit(c["kl_mean"], c["gold_mean"] - c["gold_mean"].iloc[0])
+            for key, c in table.sort_values("step").groupby(["regime", "run"])}
+    return pd.DataFrame(fits).T
+
+
 def save_figures(cfg) -> list[Path]:
     """The held-out gold and optimised reward against KL of every regime with runs in
     ``results/`` (:func:`plotting.plot_study_vs_kl`), saved as
@@ -270,7 +290,7 @@ def save_figures(cfg) -> list[Path]:
 
     _, evals = load_results(cfg, make_missing=False)
     curves = seed_curves(evals)
-    table = mean_se(curves, ["regime", "run", "step"], ["gold", "proxy", "kl"])
+    table = mean_curves(curves)
     paths = []
     for regime, runs in curves.groupby("regime"):
         n = runs.groupby(["run", "seed"]).ngroups

@@ -91,9 +91,7 @@ def test_best_of_n_plot_tells_curves_apart_without_colour_and_names_the_best():
     assert gold_ax.get_title() == "Gold of the pick at n = 4: +0.128 (ensemble min)"
     legend = gold_ax.get_legend()
     assert legend.get_title().get_text() == "reward model" and proxy_ax.get_legend() is None
-    lines = gold_ax.get_lines()[:3]
-    assert len({(line.get_linestyle(), str(line.get_dashes() if hasattr(line, "get_dashes") else ""),
-                 line.get_marker()) for line in lines}) == 3
+    assert len({line.get_marker() for line in gold_ax.get_lines()[:3]}) == 3  # not colour alone
     assert gold_ax.get_xlabel().startswith("KL") and gold_ax.get_ylabel() and proxy_ax.get_ylabel()
 
 

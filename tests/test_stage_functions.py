@@ -1,7 +1,6 @@
 """The stage functions of notebooks 02-04 and 07 on tiny data, with stand-in policies, gold
 and rewards, each in its own throw-away runs folder (the ``tmp_runs`` fixture)."""
 import dataclasses
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd

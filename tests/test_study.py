@@ -77,6 +77,13 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     # seed 0: 2.0 − 1.5, seed 1: 1.75 − 1.0
     assert diff["gold − single"] == pytest.approx(0.625) and diff["seeds"] == 2
     assert diff["se"] == pytest.approx(0.125)
+    table = study.mean_curves(curves)
+    assert table.loc[(table["run"] == "single") & (table["step"] == 10), "kl_mean"].item() == 15.0
+    final = study.final_points(curves)
+    assert final["step"].tolist() == [10] * 4 and final["gold"].tolist() == [3.0, 4.0, 2.0, 1.0]
+    fits = study.gao_rl_fits(table)
+    assert fits.index.tolist() == [("beta0", "ensemble_min"), ("beta0", "single")]
+    assert fits.columns.tolist() == ["alpha", "beta", "peak_kl"]
     # the KLs every run and seed reaches: single seed 0 stops at 10 nats
     assert study.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
     by_regime = study.gold_at_kl(curves, {"beta0": [5.0]})
