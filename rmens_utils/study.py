@@ -31,9 +31,10 @@ RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
 CONTROL = "gold"  # PPO on the gold itself: does the gold fall without a proxy to exploit?
 # In the order they run, so that an unfinished study already answers the first questions:
-# seed 0 of every reward and the control at beta = 0, then more seeds, then the KL-penalised
-# regime. (regime, run, seed)
-PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)]
+# seed 0 at beta = 0 of the single RM, then the control (does the gold fall without a proxy?
+# if so, beta = 0 needs a slower learning rate before anything else runs), then the
+# ensembles; then more seeds, then the KL-penalised regime. (regime, run, seed)
+PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (REWARDS[0], CONTROL, *REWARDS[1:])]
         + [("beta0", run, 2) for run in REWARDS]
         + [("beta0.01", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)
            if seed == 0 or run != CONTROL])
