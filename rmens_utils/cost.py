@@ -8,6 +8,8 @@ pairs with the same settings.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -45,8 +47,9 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     """Runs in a child process: build, train ``steps`` steps, score ``score_pairs``."""
     from .config import get_config
     from .hardware import precision_of
-    from .models import count_parameters
-    from .proxy import EnsembleReward, ProxyReward, load_labels, new_reward_model
+    from .proxy import (EnsembleReward, ProxyReward, load_labels, merge_lora,
+                        new_reward_model, with_lora)
+    from .stages import VARIANTS, variant_config
     from .training import train_reward_model
 
     cfg = get_config(profile)
@@ -54,31 +57,45 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     # the same random subset for every kind, so that batch lengths are typical
     train = pairs.shuffle(seed=cfg.seed).select(range(min(len(pairs), steps * cfg.rm.batch_size)))
     n_models, heads = (k, 1) if kind == "full ensemble" else (1, k)
+    options, lora_r = {}, 0
+    if kind in VARIANTS:  # a cheap ensemble of notebook 08: its own recipe
+        v, cfg = VARIANTS[kind], variant_config(cfg, kind)
+        n_models, heads = (v["members"], 1) if "members" in v else (1, v.get("num_heads", cfg.rm.num_members))
+        options = {"bootstrap": v.get("bootstrap", False),
+                   "freeze_backbone": v.get("freeze_backbone", False)}
+        lora_r = v.get("lora_r", 0)
     baseline = memory_mb("VmRSS")  # data loaded, no model yet
     reset_peak_memory()
     if cfg.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     members, train_seconds = [], 0.0  # seconds per step, summed over models
+    frozen, trained = 0, 0  # parameters: the frozen ones are shared, the trained ones are not
     for i in range(n_models):
         model, tokenizer = new_reward_model(cfg, heads, seed=cfg.seed + i)
+        if lora_r:
+            model = with_lora(model, lora_r)
         log = train_reward_model(model, tokenizer, train, epochs=1,
                                  learning_rate=cfg.rm.learning_rate,
                                  batch_size=cfg.rm.batch_size, seed=cfg.seed + i,
-                                 precision=precision_of(cfg), progress=False)
+                                 precision=precision_of(cfg), progress=False, **options)
+        trained += sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        if lora_r:
+            model = merge_lora(model)  # scored as a plain model: one backbone pass a member
         # time per step without the first one (it pays for one-off kernel set-up)
         seconds = log["seconds"].to_numpy()
         train_seconds += (seconds[-1] - seconds[0]) / (len(seconds) - 1) if len(seconds) > 1 \
             else seconds[0]
         members.append(ProxyReward(model, tokenizer))
-    reward = EnsembleReward(members) if kind == "full ensemble" else members[0]
+    reward = EnsembleReward(members) if len(members) > 1 else members[0]
     scored = pairs.select(range(min(len(pairs), score_pairs)))
     start = time.perf_counter()
     reward.score(list(scored["prompt"]) * 2, list(scored["chosen"]) + list(scored["rejected"]))
     score_seconds = time.perf_counter() - start
     steps_per_epoch = len(pairs) // cfg.rm.batch_size
     return {
-        "kind": kind, "k": k,
-        "parameters": sum(count_parameters(m.model) for m in members),
+        "kind": kind, "k": n_models * heads,
+        "parameters": frozen + trained,
         "training seconds per epoch": train_seconds * steps_per_epoch,
         "peak memory (MB)": memory_mb(),
         "peak memory above baseline (MB)": memory_mb() - baseline,
@@ -88,22 +105,49 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     }
 
 
-def measure(profile: str, kind: str, k: int, steps: int = 12, score_pairs: int = 200) -> dict:
+def measure(profile: str, kind: str, k: int | None = None, steps: int = 12,
+            score_pairs: int = 200, force: bool = False) -> dict:
     """Cost of one reward model of ``kind`` (see ``KINDS``) with ``k`` heads or members,
-    measured in a fresh process: training time of ``steps`` steps scaled to one epoch,
-    peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000."""
-    if kind not in KINDS:
-        raise ValueError(f"Unknown kind {kind!r}. Valid: {', '.join(KINDS)}.")
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_measure, profile, kind, k, steps, score_pairs).result()
+    or of a cheap ensemble of notebook 08 (a name in ``stages.VARIANTS``, whose own recipe
+    sets k), measured in a fresh process: training time of ``steps`` steps scaled to one
+    epoch, peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000.
+
+    A measurement is a stage (``cost/<kind>``): kept, and reused by a later notebook that
+    asks for the same one on the same CPU or GPU, device and precision; ``force`` measures
+    again."""
+    from .artifacts import atomic_write_text, run_stage
+    from .config import get_config
+    from .hardware import cpu_name
+    from .stages import VARIANTS, labels_params
+
+    if kind not in KINDS and kind not in VARIANTS:
+        raise ValueError(f"Unknown kind {kind!r}. Valid: {', '.join([*KINDS, *VARIANTS])}.")
+    if kind in KINDS and k is None:
+        raise ValueError(f"Say how many heads or members: measure({profile!r}, {kind!r}, k).")
+    cfg = get_config(profile)
+    hardware = torch.cuda.get_device_name() if cfg.device.startswith("cuda") else cpu_name()
+    params = {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name,
+              "rm": dataclasses.asdict(cfg.rm), "variant": VARIANTS.get(kind), "k": k,
+              "steps": steps, "score_pairs": score_pairs, "hardware": hardware,
+              "device": cfg.device, "precision": cfg.precision}
+
+    def build(out, work):
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            row = pool.submit(_measure, profile, kind, k, steps, score_pairs).result()
+        atomic_write_text(out / "cost.json", json.dumps(row, indent=2))  # in measuring order
+
+    stage = f"cost/{kind.replace(' ', '_')}" + (f"_k{k}" if kind in KINDS else "")
+    return run_stage(profile, stage, params, build,
+                     lambda folder: json.loads((folder / "cost.json").read_text()), force)
 
 
 def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int = 12, score_pairs: int = 200,
-          progress: bool = True) -> pd.DataFrame:
+          progress: bool = True, force: bool = True) -> pd.DataFrame:
     """:func:`measure` for the single RM once, then for the multi-head model and the full
-    ensemble at every k > 1; the single RM stands for k = 1 of both."""
+    ensemble at every k > 1; the single RM stands for k = 1 of both. A benchmark: it measures
+    again unless ``force=False``."""
     def run(kind, k):
-        row = measure(profile, kind, k, steps, score_pairs)
+        row = measure(profile, kind, k, steps, score_pairs, force)
         if progress:
             print(f"{kind:>13} k={k}: {row['training seconds per epoch']:.0f} s/epoch, "
                   f"{row['peak memory (MB)']:.0f} MB", flush=True)

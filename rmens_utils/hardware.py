@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -36,6 +38,17 @@ def pick_device() -> str:
         raise RuntimeError(f"{DEVICE_ENV}={device} but no CUDA GPU is visible to torch. "
                            f"Unset {DEVICE_ENV} (or set it to cpu).")
     return device
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux): timings belong to it."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def _seconds_per_matmul(dtype: torch.dtype, reps: int = 3) -> float:

@@ -228,3 +228,29 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     fig.suptitle(title or f"PPO, regime {regime}: means over seeds ± 1 s.e.")
     fig.tight_layout()
     return fig
+
+
+def plot_diversity(table: pd.DataFrame):
+    """Notebook 08's comparison of cheap ensembles (``table``: a row a model, the columns of
+    ``diversity.summary``): the spread of the k estimates on the SFT policy's answers and on
+    the late PPO answers, and the AUROC of the spread for the mean's errors in and off
+    distribution. Paired bars told apart by hatching as well as colour."""
+    panels = [(("spread, SFT answers", "spread, late PPO answers"),
+               "sd of the k scores of an answer", "spread growth (late / SFT)"),
+              (("AUROC of spread, in distribution", "AUROC of spread, off distribution"),
+               "AUROC of the spread for the mean's errors", "AUROC of spread, off distribution")]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2))
+    y = np.arange(len(table))
+    for ax, (columns, label, best) in zip(axes, panels):
+        for i, (col, hatch) in enumerate(zip(columns, ("", "//"))):
+            ax.barh(y + 0.4 * (i - 0.5), table[col], height=0.4, hatch=hatch, edgecolor="black",
+                    label=col.split(", ")[1])
+        ax.set(yticks=y, yticklabels=table.index, xlabel=label)
+        ax.invert_yaxis()
+        ax.legend(loc="lower right")
+        top = table[best].idxmax()
+        ax.set_title(f"highest {best}: {top} ({table.loc[top, best]:.2f})")
+    axes[1].axvline(0.5, color="grey", ls=":")  # chance
+    axes[1].set_yticklabels([])
+    fig.tight_layout()
+    return fig

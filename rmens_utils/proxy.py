@@ -123,6 +123,17 @@ def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     return EnsembleReward([load_proxy(cfg, member_stage(i)) for i in range(k)])
 
 
+def load_reward(cfg, stage: str):
+    """The trained reward of ``stage``: one model, or an ensemble of separately trained
+    members (``rm_ensemble``, or a LoRA ensemble of notebook 08)."""
+    if stage == ENSEMBLE_STAGE:
+        return load_ensemble(cfg)
+    members = stages.reward_stages(cfg, stage)
+    if len(members) > 1:
+        return EnsembleReward([load_proxy(cfg, m) for m in members])
+    return load_proxy(cfg, stage)
+
+
 def new_reward_model(cfg, num_heads: int, seed: int):
     """A fresh reward model on the profile's backbone, heads initialised from ``seed``."""
     backbone, tokenizer = load_rm_backbone(cfg)
@@ -134,12 +145,30 @@ def new_reward_model(cfg, num_heads: int, seed: int):
     return model.to(cfg.device), tokenizer
 
 
+def with_lora(model, r: int):
+    """``model`` whose backbone is frozen and adapted by rank-``r`` LoRA on every linear layer
+    (its heads stay trainable); :func:`merge_lora` folds the adapters back in."""
+    from peft import LoraConfig, get_peft_model
+
+    model.backbone = get_peft_model(model.backbone, LoraConfig(
+        r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear"))
+    return model
+
+
+def merge_lora(model):
+    """The adapters folded into the backbone's weights: a plain model again, which saves,
+    loads and scores like every other reward model."""
+    model.backbone = model.backbone.merge_and_unload()
+    return model
+
+
 def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = None,
                       epochs: float | None = None, bootstrap: bool = False,
-                      freeze_backbone: bool = False, force: bool = False):
+                      freeze_backbone: bool = False, lora_r: int = 0, force: bool = False):
     """Train one reward model on the labelled pairs and save it to ``<runs>/<profile>/<stage>``.
     ``bootstrap`` gives each head its own resample of the pairs; ``freeze_backbone``
-    trains the heads only (both ablations, off by default as in Ahmed et al.).
+    trains the heads only (both ablations, off by default as in Ahmed et al.); ``lora_r``
+    trains LoRA adapters of that rank instead of the whole backbone (notebook 08).
 
     Returns ``(ProxyReward, log)``; skipped (loaded) when done with the same settings.
     """
@@ -150,11 +179,15 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
         pairs = load_labels(cfg)["train"]
         torch.manual_seed(seed)
         model, tokenizer = new_reward_model(cfg, num_heads, seed)
+        if lora_r:
+            model = with_lora(model, lora_r)
         log = train_reward_model(model, tokenizer, pairs, epochs=epochs,
                                  learning_rate=cfg.rm.learning_rate,
                                  batch_size=cfg.rm.batch_size, seed=seed,
                                  precision=precision_of(cfg), bootstrap=bootstrap,
                                  freeze_backbone=freeze_backbone)
+        if lora_r:
+            model = merge_lora(model)
         # Standardise each head on a sample of the policy's own (SFT) answers, so that every
         # model and head speaks on one scale: SFT answers score mean 0, sd 1.
         some = pairs.shuffle(seed=seed).select(range(min(len(pairs), cfg.rm.standardise_pairs)))
@@ -164,7 +197,7 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
         tokenizer.save_pretrained(out)
         log.to_csv(out / "log.csv", index=False)
 
-    params = rm_params(cfg, num_heads, seed, epochs, bootstrap, freeze_backbone)
+    params = rm_params(cfg, num_heads, seed, epochs, bootstrap, freeze_backbone, lora_r)
     return run_stage(cfg.profile, stage, params, build, lambda folder: (
         ProxyReward.load(folder, cfg.device), pd.read_csv(folder / "log.csv")), force)
 

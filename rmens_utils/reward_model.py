@@ -6,7 +6,9 @@ Ahmed et al. (one shared backbone, one ``Linear(hidden, k)``). It is a real
 """
 from __future__ import annotations
 
+import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
@@ -36,6 +38,34 @@ class MultiHeadRewardConfig(PretrainedConfig):
         return out
 
 
+def new_heads(hidden: int, k: int) -> nn.Linear:
+    """k freshly initialised heads, drawn from torch's global random stream."""
+    heads = nn.Linear(hidden, k)
+    nn.init.normal_(heads.weight, std=1 / (hidden + 1) ** 0.5)
+    nn.init.zeros_(heads.bias)
+    return heads
+
+
+def initial_heads(hidden: int, k: int, seed: int) -> nn.Linear:
+    """The heads exactly as :meth:`MultiHeadRewardModel.from_backbone` initialised them
+    with ``seed``: where a trained model's heads started."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return new_heads(hidden, k)
+
+
+def head_drift(model, seed: int) -> pd.DataFrame:
+    """How far training moved each head of ``model`` (initialised with ``seed``) from its
+    initial weights: the norms of both, the relative distance ‖w − w₀‖ / ‖w₀‖ and the
+    cosine of w with w₀. A row a head."""
+    w = model.heads.weight.detach().float().cpu()
+    w0 = initial_heads(w.shape[1], w.shape[0], seed).weight.detach()
+    return pd.DataFrame({"norm": w.norm(dim=1), "initial norm": w0.norm(dim=1),
+                         "relative change": (w - w0).norm(dim=1) / w0.norm(dim=1),
+                         "cosine with initial": F.cosine_similarity(w, w0, dim=1)},
+                        index=[f"head {j}" for j in range(w.shape[0])])
+
+
 class MultiHeadRewardModel(PreTrainedModel):
     """Scores token sequences: ``forward`` returns ``(batch, num_heads)`` rewards."""
 
@@ -46,9 +76,7 @@ class MultiHeadRewardModel(PreTrainedModel):
         super().__init__(config)
         self.backbone = backbone if backbone is not None else AutoModel.from_config(
             config.backbone_config)
-        self.heads = nn.Linear(config.backbone_config.hidden_size, config.num_heads)
-        nn.init.normal_(self.heads.weight, std=1 / (config.backbone_config.hidden_size + 1) ** 0.5)
-        nn.init.zeros_(self.heads.bias)
+        self.heads = new_heads(config.backbone_config.hidden_size, config.num_heads)
         self.post_init()
 
     @classmethod

@@ -53,13 +53,14 @@ def bon_params(cfg) -> dict:
 
 
 def rm_params(cfg, num_heads: int, seed: int, epochs: float, bootstrap: bool = False,
-              freeze_backbone: bool = False) -> dict:
+              freeze_backbone: bool = False, lora_r: int = 0) -> dict:
     """One trained reward model (not k or the epochs of the other kinds)."""
     rm = {k: getattr(cfg.rm, k) for k in
           ("learning_rate", "batch_size", "max_length", "standardise_pairs")}
-    return {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name, "rm": rm,
-            "num_heads": num_heads, "seed": seed, "epochs": epochs, "bootstrap": bootstrap,
-            "freeze_backbone": freeze_backbone}
+    params = {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name, "rm": rm,
+              "num_heads": num_heads, "seed": seed, "epochs": epochs, "bootstrap": bootstrap,
+              "freeze_backbone": freeze_backbone}
+    return {**params, "lora_r": lora_r} if lora_r else params  # (older stages: no LoRA key)
 
 
 def member_stage(i: int) -> str:
@@ -79,7 +80,55 @@ def reward_params(cfg, stage: str) -> dict:
     match = re.fullmatch(rf"{RM_ENSEMBLE}/member_(\d+)", stage)
     if match:  # members differ only by seed: head initialisation and data order
         return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
+    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", stage)
+    if match and match[1] in VARIANTS:
+        return variant_params(cfg, match[1], None if match[2] is None else int(match[2]))
     raise ValueError(f"{stage!r} is not a reward-model stage")
+
+
+# Notebook 08's cheap ensembles, trained on the same labelled pairs (stage rm_variants/<name>).
+# Each is the multi-head model of notebook 05 (k = 3 heads, its epochs, the profile's learning
+# rate) changed only in what its entry says.
+RM_VARIANTS = "rm_variants"
+VARIANTS = {
+    "multihead_k5": {"num_heads": 5},
+    "multihead_k8": {"num_heads": 8},
+    "bootstrap_k3": {"bootstrap": True},  # each head its own resample of the pairs
+    # Heads only, on the frozen backbone: a linear probe, which needs a far larger step. A head
+    # starts at norm ~1, and AdamW moves each of its 384 weights by at most lr a step: at the
+    # fine-tuning lr 1e-4 three epochs (168 steps on cpu) move it by at most ~0.3 (the
+    # multi-head model's heads move ~1 %: notebook 08), at 3e-3 by up to ~10.
+    "frozen_k3": {"freeze_backbone": True, "learning_rate": 3e-3, "epochs_factor": 3.0},
+    # A LoRA ensemble: k adapters on one frozen backbone, each with its own head (Zhang et al.
+    # 2024), trained one after another like the full ensemble's members and with their seeds,
+    # so member i starts from member i's head and sees its data order. LoRA's usual lr: 10x.
+    "lora_k3": {"members": 3, "lora_r": 16, "learning_rate": 1e-3, "epochs_factor": 2.0},
+}
+
+
+def variant_config(cfg, name: str):
+    """``cfg`` with the reward-model learning rate of variant ``name``."""
+    lr = VARIANTS[name].get("learning_rate", cfg.rm.learning_rate)
+    return dataclasses.replace(cfg, rm=dataclasses.replace(cfg.rm, learning_rate=lr))
+
+
+def variant_params(cfg, name: str, member: int | None = None) -> dict:
+    """The settings of variant ``name`` (of one member of a LoRA ensemble, or all of them)."""
+    if name not in VARIANTS:
+        raise ValueError(f"Unknown variant {name!r}. Valid: {', '.join(VARIANTS)}.")
+    v = VARIANTS[name]
+    epochs = cfg.rm.multihead_epochs * v.get("epochs_factor", 1.0)
+    if "members" in v:
+        if member is None:
+            return {"members": [variant_params(cfg, name, i) for i in range(v["members"])]}
+        return rm_params(variant_config(cfg, name), 1, cfg.seed + 1 + member, epochs,
+                         lora_r=v["lora_r"])
+    return rm_params(variant_config(cfg, name), v.get("num_heads", cfg.rm.num_members),
+                     cfg.seed, epochs, v.get("bootstrap", False), v.get("freeze_backbone", False))
+
+
+def variant_stage(name: str, member: int | None = None) -> str:
+    return f"{RM_VARIANTS}/{name}" + ("" if member is None else f"/member_{member}")
 
 
 # name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
@@ -147,11 +196,11 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
 # T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
-              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5},
+              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2},
     "cpu": {SFT: 20, LABELS: 70, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
-            BON_SAMPLES: 50, "eval": 3, PPO: 65},
+            BON_SAMPLES: 50, "eval": 3, PPO: 65, "variant": 8},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
-            BON_SAMPLES: 40, "eval": 2, PPO: 30},
+            BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5},
 }
 
 
@@ -187,6 +236,14 @@ def stage(cfg, name: str) -> Stage:
         i = int(name.rsplit("_", 1)[1])
         return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
                      lambda c: proxy.train_member_stage(c, i), "member")
+    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", name)
+    if match and match[1] in VARIANTS and (match[2] is None) != ("members" in VARIANTS[match[1]]):
+        from . import diversity
+
+        variant, member = match[1], None if match[2] is None else int(match[2])
+        return Stage(name, "08_head_diversity", (LABELS,),
+                     lambda c: variant_params(c, variant, member),
+                     lambda c: diversity.train_variant_stage(c, variant, member), "variant")
     rewards = (RM_SINGLE, *(member_stage(i) for i in range(cfg.rm.num_members)), RM_MULTIHEAD)
     if name == PPO_EVAL:
         return Stage(name, "06_ppo", (SFT, *rewards), eval_params, rlhf.evaluate_sft_stage,
@@ -194,9 +251,19 @@ def stage(cfg, name: str) -> Stage:
     match = re.fullmatch(rf"{PPO}/([^/]+)/([^/]+)/seed(\d+)", name)
     if match and match[1] in REGIMES and match[2] in PPO_RUNS:
         regime, run, seed = match[1], match[2], int(match[3])
-        return Stage(name, "06_ppo", (PPO_EVAL,), lambda c: ppo_params(c, run, seed, regime),
+        return Stage(name, "06_ppo", (PPO_EVAL, *reward_stages(cfg, PPO_RUNS[run][0])),
+                     lambda c: ppo_params(c, run, seed, regime),
                      lambda c: rlhf.train_ppo_stage(c, run, seed, regime), PPO)
     raise ValueError(f"Unknown stage {name!r}.")
+
+
+def reward_stages(cfg, reward: str) -> tuple[str, ...]:
+    """The stages a PPO reward needs beyond the held-out evaluation (which needs those of
+    notebooks 03-05): none, or a variant of notebook 08 (each member of a LoRA ensemble)."""
+    if not reward.startswith(f"{RM_VARIANTS}/"):
+        return ()
+    members = VARIANTS[reward.split("/")[1]].get("members")
+    return (reward,) if members is None else tuple(f"{reward}/member_{i}" for i in range(members))
 
 
 def missing(cfg, name: str) -> list[Stage]:

@@ -103,8 +103,8 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     generator = torch.Generator().manual_seed(seed)
     k = model.config.num_heads
     weights = bootstrap_weights(len(pairs), k, seed) if bootstrap else None
-    for p in model.backbone.parameters():
-        p.requires_grad_(not freeze_backbone)
+    if freeze_backbone:  # (a LoRA backbone arrives with its base already frozen)
+        model.backbone.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate)
     steps_per_epoch = max(1, len(pairs) // batch_size)

@@ -50,3 +50,19 @@ def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):
 def test_unknown_kind_is_named():
     with pytest.raises(ValueError, match="Valid: single, multi-head, full ensemble"):
         cost.measure("smoke", "lora ensemble", 3)
+
+
+def test_a_measurement_is_kept_and_a_cheap_ensemble_counts_shared_weights_once(labelled_pairs,
+                                                                                monkeypatch):
+    frozen = cost.measure("smoke", "frozen_k3", steps=2, score_pairs=4)
+    assert frozen["kind"] == "frozen_k3" and frozen["k"] == 3
+    single_parameters = 22_713_601  # MiniLM (M) plus one head (L = 385): the benchmark's single
+    assert frozen["parameters"] == single_parameters + 2 * 385  # M + 3L: the backbone once
+
+    def no_new_process(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(cost, "ProcessPoolExecutor", no_new_process)
+    assert cost.measure("smoke", "frozen_k3", steps=2, score_pairs=4) == frozen  # kept
+    with pytest.raises(AssertionError, match="measured again"):
+        cost.measure("smoke", "frozen_k3", steps=3, score_pairs=4)  # another measurement

@@ -128,3 +128,20 @@ def test_spread_plot_draws_each_run_against_its_drift_and_states_the_change():
     assert [list(line.get_xdata()) for line in ens.get_lines()] == [[0.0, 5.0], [0.0, 8.0]]
     assert [line.get_linestyle() for line in ens.get_lines()] == ["-", "-."]
     assert ens.get_xlabel().startswith("KL") and ens.get_ylabel()
+
+
+def test_diversity_plot_pairs_bars_and_names_the_best_model():
+    table = pd.DataFrame({"spread, SFT answers": [0.2, 0.3], "spread, late PPO answers": [0.3, 0.9],
+                          "spread growth (late / SFT)": [1.5, 3.0],
+                          "AUROC of spread, in distribution": [0.6, 0.55],
+                          "AUROC of spread, off distribution": [0.7, 0.5]},
+                         index=["multihead_k3", "lora_k3"])
+    fig = plotting.plot_diversity(table)
+    spread, auroc = fig.axes
+    assert spread.get_title() == "highest spread growth (late / SFT): lora_k3 (3.00)"
+    assert auroc.get_title() == "highest AUROC of spread, off distribution: multihead_k3 (0.70)"
+    widths = [bar.get_width() for bar in spread.patches]
+    assert widths == [0.2, 0.3, 0.3, 0.9]
+    assert [bar.get_hatch() == "//" for bar in spread.patches] == [False, False, True, True]
+    assert spread.get_xlabel() and auroc.get_xlabel()
+    assert [t.get_text() for t in spread.get_yticklabels()] == ["multihead_k3", "lora_k3"]
