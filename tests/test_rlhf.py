@@ -191,3 +191,26 @@ def test_seeds_change_prompts_and_adapters_and_the_control_optimises_the_gold(st
     assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
     # its reward is the gold: the proxy it logs is the gold of the same answers
     assert control.samples["proxy"].tolist() == control.samples["gold"].tolist()
+
+
+def test_the_refreshed_sampler_is_exactly_a_fresh_merged_copy(stand_ins):
+    import copy
+
+    from rmens_utils.ppo import sampling_copy
+
+    model, _, _ = rlhf.new_policy(stand_ins)
+    first = sampling_copy(model)
+    with torch.no_grad():  # as an update would: the adapters move (B starts at zero)
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    fresh = copy.deepcopy(model.policy).merge_and_unload()
+    refreshed = sampling_copy(model)
+    assert refreshed is first and "_sampler" not in dict(model.named_modules())
+    fresh_weights = fresh.state_dict()
+    assert refreshed.state_dict().keys() == fresh_weights.keys()
+    for name, weight in refreshed.state_dict().items():
+        assert torch.equal(weight, fresh_weights[name]), name  # bit for bit
+    base = model.policy.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight
+    assert not torch.equal(refreshed.get_submodule("model.layers.0.self_attn.q_proj").weight,
+                           base)  # the adapters' update is in
