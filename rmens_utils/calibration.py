@@ -122,9 +122,15 @@ def temperature_table(margin_by_model: dict[str, np.ndarray], y, seed: int = 0) 
     return pd.DataFrame(rows).T
 
 
+def spread(scores) -> np.ndarray:
+    """Per row of ``scores`` ``(n, k)``, the standard deviation of its k values: how much
+    the members (heads) disagree about one answer or one margin."""
+    return np.asarray(scores, float).std(1)
+
+
 def uncertainty(chosen, rejected) -> np.ndarray:
-    """The spread of the k members' (heads') margins: their standard deviation."""
-    return (np.asarray(chosen, float) - np.asarray(rejected, float)).std(1)
+    """The spread of the k members' (heads') margins."""
+    return spread(np.asarray(chosen, float) - np.asarray(rejected, float))
 
 
 def error_auroc(uncertain, wrong) -> float:
@@ -191,8 +197,8 @@ def spread_by_step(answers: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.D
     answers' mean ``kl`` when ``answers`` has one. ``answers``: ``run`` and ``step``
     columns, one row per answer, in the order of the rows of each ``(answers, k)`` score."""
     keep = [c for c in ("run", "step", "kl") if c in answers]
-    spread = answers[keep].assign(**{name: np.asarray(s).std(1) for name, s in scores.items()})
-    return spread.groupby(["run", "step"], sort=False).mean().reset_index()
+    table = answers[keep].assign(**{name: spread(s) for name, s in scores.items()})
+    return table.groupby(["run", "step"], sort=False).mean().reset_index()
 
 
 def ece_noise_floor(p, bins: int = 10, draws: int = 500, seed: int = 0) -> float:

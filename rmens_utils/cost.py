@@ -49,7 +49,7 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     from .hardware import precision_of
     from .proxy import (EnsembleReward, ProxyReward, load_labels, merge_lora,
                         new_reward_model, with_lora)
-    from .stages import VARIANTS, variant_config
+    from .stages import VARIANTS, variant_config, variant_params
     from .training import train_reward_model
 
     cfg = get_config(profile)
@@ -59,11 +59,11 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     n_models, heads = (k, 1) if kind == "full ensemble" else (1, k)
     options, lora_r = {}, 0
     if kind in VARIANTS:  # a cheap ensemble of notebook 08: its own recipe
-        v, cfg = VARIANTS[kind], variant_config(cfg, kind)
-        n_models, heads = (v["members"], 1) if "members" in v else (1, v.get("num_heads", cfg.rm.num_members))
-        options = {"bootstrap": v.get("bootstrap", False),
-                   "freeze_backbone": v.get("freeze_backbone", False)}
-        lora_r = v.get("lora_r", 0)
+        cfg = variant_config(cfg, kind)
+        p = variant_params(cfg, kind)
+        n_models, p = (len(p["members"]), p["members"][0]) if "members" in p else (1, p)
+        heads, lora_r = p["num_heads"], p.get("lora_r", 0)
+        options = {"bootstrap": p["bootstrap"], "freeze_backbone": p["freeze_backbone"]}
     baseline = memory_mb("VmRSS")  # data loaded, no model yet
     reset_peak_memory()
     if cfg.device.startswith("cuda"):

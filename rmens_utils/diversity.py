@@ -16,36 +16,43 @@ import pandas as pd
 
 from . import best_of_n, proxy
 from .aggregation import aggregate
-from .calibration import cross_run_pairs, error_auroc, mean_errors, uncertainty
-from .stages import (RM_ENSEMBLE, RM_MULTIHEAD, VARIANTS, variant_config, variant_params,
-                     variant_stage)
+from .calibration import cross_run_pairs, error_auroc, mean_errors, spread, uncertainty
+from .study import final_points
+from .stages import RM_MULTIHEAD, VARIANTS, variant_config, variant_params, variant_stage
 
-# The two reference models, by the names the tables use, and their cached best-of-n scores
-REFERENCES = {"multihead_k3": RM_MULTIHEAD, "full_ensemble": RM_ENSEMBLE}
-SAMPLE_SCORES = {"multihead_k3": "multihead", "full_ensemble": "ensemble"}  # (notebooks 04-05)
+# The references' best-of-n scores, as notebooks 04-05 cached them
+SAMPLE_SCORES = {"multihead_k3": "multihead", "full_ensemble": "ensemble"}
 
 
 def train_variant_stage(cfg, name: str, member: int | None = None, force: bool = False):
     """Train (or load) variant ``name`` of :data:`stages.VARIANTS`: ``(reward, log)``. A LoRA
     ensemble trains its members one after another, each its own resumable stage, like the
-    full ensemble; its log then has a ``member`` column."""
-    if "members" in VARIANTS.get(name, {}) and member is None:
-        parts = [train_variant_stage(cfg, name, i, force) for i in range(VARIANTS[name]["members"])]
-        return (proxy.EnsembleReward([reward for reward, _ in parts]),
-                pd.concat([log.assign(member=i) for i, (_, log) in enumerate(parts)],
-                          ignore_index=True))
+    full ensemble (:func:`proxy.train_members`)."""
+    members = VARIANTS[name].get("members") if name in VARIANTS else None
+    if members and member is None:
+        return proxy.train_members(lambda i: train_variant_stage(cfg, name, i, force), members)
     p = variant_params(cfg, name, member)  # checks the name
     return proxy.train_proxy_stage(variant_config(cfg, name), variant_stage(name, member),
                                    p["num_heads"], p["seed"], p["epochs"], p["bootstrap"],
                                    p["freeze_backbone"], p.get("lora_r", 0), force=force)
 
 
+def load_variant(cfg, name: str):
+    """Variant ``name`` as trained (made first if missing): one model, or the LoRA
+    ensemble's members behind one ``score``."""
+    members = VARIANTS[name].get("members")
+    if members:
+        return proxy.EnsembleReward([proxy.load_proxy(cfg, variant_stage(name, i))
+                                     for i in range(members)])
+    return proxy.load_proxy(cfg, variant_stage(name))
+
+
 def load_rewards(cfg, names=None) -> dict:
-    """The reward of each variant in ``names`` (default: all) and of both references."""
-    rewards = {name: proxy.load_reward(cfg, stage) for name, stage in REFERENCES.items()}
-    for name in names or VARIANTS:
-        rewards[name] = proxy.load_reward(cfg, variant_stage(name))
-    return rewards
+    """Both references (the multi-head model of 05, the full ensemble of 04) and each variant
+    in ``names`` (default: all)."""
+    return {"multihead_k3": proxy.load_proxy(cfg, RM_MULTIHEAD),
+            "full_ensemble": proxy.load_ensemble(cfg),
+            **{name: load_variant(cfg, name) for name in names or VARIANTS}}
 
 
 def answer_scores(cfg, name: str, reward, samples: pd.DataFrame,
@@ -73,16 +80,16 @@ def compare(cfg, rewards: dict, validation, samples: pd.DataFrame,
     return pd.DataFrame(rows).T, sft_scores
 
 
-def training_seconds(log: pd.DataFrame) -> float:
-    """The wall time of a training log (the sum over members for a LoRA ensemble)."""
-    if "member" in log:
-        return float(log.groupby("member")["seconds"].max().sum())
-    return float(log["seconds"].iloc[-1])
-
-
-def spread(scores) -> np.ndarray:
-    """Per answer, the standard deviation of its k scores ``(n, k)``."""
-    return np.asarray(scores, float).std(1)
+def training_wall_times(cfg, logs: dict) -> pd.Series:
+    """The wall time of every real training run, in seconds: the references' from notebooks
+    04-05 (:func:`proxy.training_times`), each variant's from its log in ``logs`` (summed
+    over the members of a LoRA ensemble)."""
+    made = proxy.training_times(cfg)["training wall time (s)"]
+    times = {"multihead_k3": made["multi-head (05)"], "full_ensemble": made["full ensemble (04)"]}
+    for name, log in logs.items():
+        times[name] = (log.groupby("member")["seconds"].max().sum() if "member" in log
+                       else log["seconds"].iloc[-1])
+    return pd.Series(times, name="training wall time of the real run (s)", dtype=float)
 
 
 def min_gap(scores) -> np.ndarray:
@@ -94,8 +101,7 @@ def min_gap(scores) -> np.ndarray:
 
 def late_answers(evals: pd.DataFrame) -> pd.DataFrame:
     """Each PPO run's held-out answers at its last evaluation (the furthest it drifted)."""
-    last = evals.groupby(["regime", "run", "seed"])["step"].transform("max")
-    return evals[(evals["step"] == last) & (evals["step"] > 0)].reset_index(drop=True)
+    return final_points(evals[evals["step"] > 0]).reset_index(drop=True)
 
 
 def late_pairs(answers: pd.DataFrame) -> pd.DataFrame:

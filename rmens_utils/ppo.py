@@ -169,8 +169,8 @@ def sampling_copy(model: PolicyWithValue):
         sampler = copy.deepcopy(model.policy)
         if hasattr(sampler, "merge_and_unload"):
             sampler = sampler.merge_and_unload()
-        model.__dict__["_sampler"] = sampler.to(model.precision.sample_dtype)
-        return model.__dict__["_sampler"]
+        sampler = model.__dict__["_sampler"] = sampler.to(model.precision.sample_dtype)
+        return sampler
     if not hasattr(model.policy, "merge_and_unload"):  # full fine-tune: every weight
         for target, source in zip(sampler.parameters(), model.policy.parameters()):
             target.copy_(source)

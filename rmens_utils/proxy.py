@@ -123,17 +123,6 @@ def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     return EnsembleReward([load_proxy(cfg, member_stage(i)) for i in range(k)])
 
 
-def load_reward(cfg, stage: str):
-    """The trained reward of ``stage``: one model, or an ensemble of separately trained
-    members (``rm_ensemble``, or a LoRA ensemble of notebook 08)."""
-    if stage == ENSEMBLE_STAGE:
-        return load_ensemble(cfg)
-    members = stages.reward_stages(cfg, stage)
-    if len(members) > 1:
-        return EnsembleReward([load_proxy(cfg, m) for m in members])
-    return load_proxy(cfg, stage)
-
-
 def new_reward_model(cfg, num_heads: int, seed: int):
     """A fresh reward model on the profile's backbone, heads initialised from ``seed``."""
     backbone, tokenizer = load_rm_backbone(cfg)
@@ -229,11 +218,16 @@ def train_ensemble_stage(cfg, force: bool = False):
     by seed (head initialisation and data order), each its own resumable stage
     ``rm_ensemble/member_<i>``. Returns ``(EnsembleReward, log)``; the log has a
     ``member`` column."""
-    k = cfg.rm.num_members
+    return train_members(lambda i: train_member_stage(cfg, i, force), cfg.rm.num_members)
+
+
+def train_members(train, k: int):
+    """``train(i)`` → ``(ProxyReward, log)`` for i = 0 … k − 1, one after another:
+    ``(EnsembleReward, log)``, the log with a ``member`` column."""
     members, logs = [], []
     for i in range(k):
         print(f"member {i + 1}/{k}")
-        member, log = train_member_stage(cfg, i, force)
+        member, log = train(i)
         members.append(member)
         logs.append(log.assign(member=i))
     return EnsembleReward(members), pd.concat(logs, ignore_index=True)

@@ -66,6 +66,14 @@ def head_drift(model, seed: int) -> pd.DataFrame:
                         index=[f"head {j}" for j in range(w.shape[0])])
 
 
+def head_cosines(model) -> pd.DataFrame:
+    """The cosine between every two heads' weight vectors (random directions in a
+    high-dimensional space are nearly orthogonal: cosines near 0)."""
+    w = F.normalize(model.heads.weight.detach().float().cpu(), dim=1)
+    names = [f"head {j}" for j in range(w.shape[0])]
+    return pd.DataFrame((w @ w.T).numpy(), index=names, columns=names)
+
+
 class MultiHeadRewardModel(PreTrainedModel):
     """Scores token sequences: ``forward`` returns ``(batch, num_heads)`` rewards."""
 

@@ -35,7 +35,7 @@ from .gold import RubricGold, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import load_reward
+from .proxy import ENSEMBLE_STAGE, load_ensemble, load_proxy
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
@@ -51,6 +51,11 @@ class PPORun:
     evals: pd.DataFrame | None = None  # held-out evaluations (see evaluate), step 0 included
     seed: int = 0
     regime: str = DEFAULT_REGIME
+
+
+def load_reward(cfg, stage: str):
+    """The trained reward of ``stage`` (the full ensemble for ``rm_ensemble``)."""
+    return load_ensemble(cfg) if stage == ENSEMBLE_STAGE else load_proxy(cfg, stage)
 
 
 def prompt_schedule(cfg, seed: int = 0) -> list[list[str]]:
@@ -249,8 +254,7 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
     def build(out: Path, work: Path):
         sft_eval = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
         rewards, gold = load_eval_rewards(cfg), load_gold(cfg)
-        reward = (gold if reward_stage == GOLD else rewards[reward_stage]
-                  if reward_stage in rewards else load_reward(cfg, reward_stage))
+        reward = gold if reward_stage == GOLD else rewards[reward_stage]
         model, reference, tokenizer = new_policy(run_cfg, seed)
         optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
                                       lr=p.learning_rate)

@@ -80,9 +80,8 @@ def reward_params(cfg, stage: str) -> dict:
     match = re.fullmatch(rf"{RM_ENSEMBLE}/member_(\d+)", stage)
     if match:  # members differ only by seed: head initialisation and data order
         return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
-    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", stage)
-    if match and match[1] in VARIANTS:
-        return variant_params(cfg, match[1], None if match[2] is None else int(match[2]))
+    if parse_variant_stage(stage):
+        return variant_params(cfg, *parse_variant_stage(stage))
     raise ValueError(f"{stage!r} is not a reward-model stage")
 
 
@@ -129,6 +128,17 @@ def variant_params(cfg, name: str, member: int | None = None) -> dict:
 
 def variant_stage(name: str, member: int | None = None) -> str:
     return f"{RM_VARIANTS}/{name}" + ("" if member is None else f"/member_{member}")
+
+
+def parse_variant_stage(stage: str) -> tuple[str, int | None] | None:
+    """``(variant, member)`` of a trained variant's stage, else None. A LoRA ensemble's
+    stages are its members (``rm_variants/lora_k3/member_0`` …), every other variant's its
+    own name."""
+    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", stage)
+    if not match or match[1] not in VARIANTS:
+        return None
+    member = None if match[2] is None else int(match[2])
+    return (match[1], member) if (member is None) != ("members" in VARIANTS[match[1]]) else None
 
 
 # name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
@@ -236,11 +246,10 @@ def stage(cfg, name: str) -> Stage:
         i = int(name.rsplit("_", 1)[1])
         return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
                      lambda c: proxy.train_member_stage(c, i), "member")
-    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", name)
-    if match and match[1] in VARIANTS and (match[2] is None) != ("members" in VARIANTS[match[1]]):
+    if parse_variant_stage(name):
         from . import diversity
 
-        variant, member = match[1], None if match[2] is None else int(match[2])
+        variant, member = parse_variant_stage(name)
         return Stage(name, "08_head_diversity", (LABELS,),
                      lambda c: variant_params(c, variant, member),
                      lambda c: diversity.train_variant_stage(c, variant, member), "variant")
@@ -251,19 +260,9 @@ def stage(cfg, name: str) -> Stage:
     match = re.fullmatch(rf"{PPO}/([^/]+)/([^/]+)/seed(\d+)", name)
     if match and match[1] in REGIMES and match[2] in PPO_RUNS:
         regime, run, seed = match[1], match[2], int(match[3])
-        return Stage(name, "06_ppo", (PPO_EVAL, *reward_stages(cfg, PPO_RUNS[run][0])),
-                     lambda c: ppo_params(c, run, seed, regime),
+        return Stage(name, "06_ppo", (PPO_EVAL,), lambda c: ppo_params(c, run, seed, regime),
                      lambda c: rlhf.train_ppo_stage(c, run, seed, regime), PPO)
     raise ValueError(f"Unknown stage {name!r}.")
-
-
-def reward_stages(cfg, reward: str) -> tuple[str, ...]:
-    """The stages a PPO reward needs beyond the held-out evaluation (which needs those of
-    notebooks 03-05): none, or a variant of notebook 08 (each member of a LoRA ensemble)."""
-    if not reward.startswith(f"{RM_VARIANTS}/"):
-        return ()
-    members = VARIANTS[reward.split("/")[1]].get("members")
-    return (reward,) if members is None else tuple(f"{reward}/member_{i}" for i in range(members))
 
 
 def missing(cfg, name: str) -> list[Stage]:

@@ -6,7 +6,7 @@ import torch
 
 from rmens_utils import diversity, get_config, proxy, stages
 from rmens_utils.artifacts import stage_config, stage_dir
-from rmens_utils.reward_model import head_drift, initial_heads
+from rmens_utils.reward_model import head_cosines, head_drift, initial_heads
 from rmens_utils.training import bradley_terry_loss, train_reward_model
 from test_stage_functions import TOPICS, easy_pairs, write_labels
 
@@ -26,6 +26,11 @@ def test_head_drift_is_zero_at_initialisation_and_sees_a_moved_head():
     drift = head_drift(model, seed=5)
     assert drift["relative change"].to_numpy() == pytest.approx([0, 1, 0], abs=1e-6)
     assert head_drift(model, seed=6)["cosine with initial"].abs().max() < 0.3  # other seed
+    with torch.no_grad():
+        model.heads.weight[2] = -model.heads.weight[0]
+    cosines = head_cosines(model)
+    assert np.diag(cosines) == pytest.approx(1.0)
+    assert cosines.loc["head 0", "head 2"] == pytest.approx(-1.0)
 
 
 def test_bootstrap_weights_keep_a_heads_gradient_off_the_pairs_it_did_not_draw():
@@ -57,7 +62,7 @@ def test_variant_settings_leave_the_series_stages_alone_and_name_every_variant()
     assert p == {**stages.reward_params(cfg, "rm_multihead"), "num_heads": 5}
     frozen = stages.variant_params(cfg, "frozen_k3")
     assert frozen["freeze_backbone"] and frozen["rm"]["learning_rate"] == 3e-3
-    lora = stages.reward_params(cfg, "rm_variants/lora_k3")["members"]
+    lora = stages.variant_params(cfg, "lora_k3")["members"]
     assert [m["seed"] for m in lora] == [cfg.seed + 1, cfg.seed + 2, cfg.seed + 3]
     assert lora[0] == stages.reward_params(cfg, "rm_variants/lora_k3/member_0")
     assert {m["lora_r"] for m in lora} == {16}
@@ -85,7 +90,7 @@ def test_lora_members_differ_are_merged_and_load_as_trained(tmp_runs):
     assert set(dict(member.backbone.named_parameters())) == set(base)
     name = "encoder.layer.0.attention.self.query.weight"
     assert not torch.allclose(member.backbone.get_parameter(name), base[name])
-    again = proxy.load_reward(cfg, "rm_variants/lora_k3")
+    again = diversity.load_variant(cfg, "lora_k3")
     assert torch.allclose(again.score(PROMPTS, ANSWERS), scores, atol=1e-5)
     assert stage_config(stage_dir("smoke", "rm_variants/lora_k3/member_1"))["lora_r"] == 16
 
@@ -124,3 +129,15 @@ def test_late_answers_keep_each_runs_last_evaluation_and_pair_runs():
     late = late.assign(step=4)  # as if both ended at step 4
     pairs = diversity.late_pairs(late)
     assert pairs[["answer_a", "answer_b", "y"]].values.tolist() == [[0, 1, 0]]
+
+
+def test_training_wall_times_take_the_references_from_their_logs_and_sum_lora_members(
+        monkeypatch):
+    made = pd.DataFrame({"training wall time (s)": [10.0, 30.0, 5.0]},
+                        index=["single RM (03)", "full ensemble (04)", "multi-head (05)"])
+    monkeypatch.setattr(proxy, "training_times", lambda cfg: made)
+    logs = {"multihead_k5": pd.DataFrame({"seconds": [1.0, 6.0]}),
+            "lora_k3": pd.DataFrame({"member": [0, 0, 1, 1], "seconds": [1.0, 2.0, 1.5, 4.0]})}
+    times = diversity.training_wall_times(get_config("smoke"), logs)
+    assert times.to_dict() == {"multihead_k3": 5.0, "full_ensemble": 30.0, "multihead_k5": 6.0,
+                               "lora_k3": 6.0}
