@@ -19,8 +19,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default=None, help="default: $RMENS_PROFILE, else cpu")
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 3, 5, 8])
-    parser.add_argument("--steps", type=int, default=12, help="training steps timed per model")
-    parser.add_argument("--score-pairs", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps timed per model (default: the profile's, 12 on cpu)")
+    parser.add_argument("--score-pairs", type=int, default=None,
+                        help="pairs scored (default: the profile's, 200 on cpu)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     cfg = rmens_utils.get_config(args.profile)

@@ -116,6 +116,15 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class CostConfig:
+    """How much of a training run the cost measurements time (notebooks 01, 05 and 08)."""
+
+    sft_steps: int = 3  # SFT optimiser steps timed, after one warm-up step
+    rm_steps: int = 12  # reward-model training steps timed per model
+    score_pairs: int = 200  # pairs scored to time scoring
+
+
+@dataclass(frozen=True)
 class Config:
     """One profile. Frozen: derive variants with ``dataclasses.replace``."""
 
@@ -132,6 +141,7 @@ class Config:
     rm: RewardModelConfig = field(default_factory=RewardModelConfig)
     bon: BestOfNConfig = field(default_factory=BestOfNConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     gold_name: str = "offline:rubric"  # or a Hub AutoModelForSequenceClassification
     # Where and how to compute, not what: "auto" is decided from the hardware by
     # get_config (see hardware.py); neither is part of any stage's settings.
@@ -154,7 +164,7 @@ PROFILES: dict[str, Config] = {
         n_show=2,
         n_stats=2,
         sft=SFTConfig(max_examples=24, eval_fraction=0.25, epochs=1, max_steps=2,
-                      batch_size=4, max_length=128, save_steps=1),
+                      batch_size=4, max_length=64, save_steps=1),
         generation=GenerationConfig(max_new_tokens=12, batch_size=2),
         labels=LabelConfig(max_prompts=24, validation_fraction=0.25, chunk_size=16,
                            generation=GenerationConfig(max_new_tokens=16, temperature=1.0,
@@ -164,6 +174,7 @@ PROFILES: dict[str, Config] = {
         bon=BestOfNConfig(n_prompts=3, n_samples=4),
         ppo=PPOConfig(steps=2, batch_size=4, max_new_tokens=8, minibatch_size=2,
                       save_every=1, eval_every=2, eval_prompts=3),
+        cost=CostConfig(sft_steps=1, rm_steps=2, score_pairs=8),
     ),
     "cpu": Config(
         profile="cpu",

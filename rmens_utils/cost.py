@@ -105,12 +105,13 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> d
     }
 
 
-def measure(profile: str, kind: str, k: int | None = None, steps: int = 12,
-            score_pairs: int = 200, force: bool = False) -> dict:
+def measure(profile: str, kind: str, k: int | None = None, steps: int | None = None,
+            score_pairs: int | None = None, force: bool = False) -> dict:
     """Cost of one reward model of ``kind`` (see ``KINDS``) with ``k`` heads or members,
     or of a cheap ensemble of notebook 08 (a name in ``stages.VARIANTS``, whose own recipe
     sets k), measured in a fresh process: training time of ``steps`` steps scaled to one
-    epoch, peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000.
+    epoch, peak memory, and the time to score ``score_pairs`` pairs scaled to 1,000 (by
+    default the profile's ``cost`` settings).
 
     A measurement is a stage (``cost/<kind>``): kept, and reused by a later notebook that
     asks for the same one on the same CPU or GPU, device and precision; ``force`` measures
@@ -125,6 +126,7 @@ def measure(profile: str, kind: str, k: int | None = None, steps: int = 12,
     if kind in KINDS and k is None:
         raise ValueError(f"Say how many heads or members: measure({profile!r}, {kind!r}, k).")
     cfg = get_config(profile)
+    steps, score_pairs = steps or cfg.cost.rm_steps, score_pairs or cfg.cost.score_pairs
     hardware = torch.cuda.get_device_name() if cfg.device.startswith("cuda") else cpu_name()
     params = {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name,
               "rm": dataclasses.asdict(cfg.rm), "variant": VARIANTS.get(kind), "k": k,
@@ -141,8 +143,9 @@ def measure(profile: str, kind: str, k: int | None = None, steps: int = 12,
                      lambda folder: json.loads((folder / "cost.json").read_text()), force)
 
 
-def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int = 12, score_pairs: int = 200,
-          progress: bool = True, force: bool = True) -> pd.DataFrame:
+def sweep(profile: str, ks=(1, 2, 3, 5, 8), steps: int | None = None,
+          score_pairs: int | None = None, progress: bool = True, force: bool = True
+          ) -> pd.DataFrame:
     """:func:`measure` for the single RM once, then for the multi-head model and the full
     ensemble at every k > 1; the single RM stands for k = 1 of both. A benchmark: it measures
     again unless ``force=False``."""

@@ -35,7 +35,7 @@ from .gold import RubricGold, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import ENSEMBLE_STAGE, load_ensemble, load_proxy
+from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
@@ -56,6 +56,35 @@ class PPORun:
 def load_reward(cfg, stage: str):
     """The trained reward of ``stage`` (the full ensemble for ``rm_ensemble``)."""
     return load_ensemble(cfg) if stage == ENSEMBLE_STAGE else load_proxy(cfg, stage)
+
+
+class StandardisedGold:
+    """The control's reward: the gold, shifted and scaled as every proxy head is (mean 0, sd 1
+    on the SFT policy's answers; here the answers of notebook 02's training pairs, whose gold
+    it stored). The gold's preferences on the proxies' scale, so that the control differs
+    from a proxy run in what it rewards, not in how PPO sees it. (Unscaled, the gold's mean of
+    ~4.7 against a value head that starts at 0 gives every answer a large positive advantage
+    that GAE piles onto its last tokens; whitened, that favours short answers whatever their
+    gold. A first control run on the raw gold went from 42 to 15 words in 4 steps while its
+    gold fell from 4.7 to 4.2.)"""
+
+    num_members = 1
+
+    def __init__(self, gold, mean: float, std: float):
+        self.gold, self.mean, self.std = gold, mean, std
+
+    @classmethod
+    def on_labels(cls, cfg, gold) -> "StandardisedGold":
+        train = load_labels(cfg)["train"]
+        answers = torch.tensor([*train["gold_chosen"], *train["gold_rejected"]])
+        return cls(gold, answers.mean().item(), answers.std().item())
+
+    def score(self, prompts, responses, progress=False) -> torch.Tensor:
+        return (self.gold.score(prompts, responses) - self.mean) / self.std
+
+    def unscaled(self, scores: torch.Tensor) -> torch.Tensor:
+        """The gold itself, from this reward's ``scores``."""
+        return scores * self.std + self.mean
 
 
 def prompt_schedule(cfg, seed: int = 0) -> list[list[str]]:
@@ -118,7 +147,8 @@ def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: s
     score = proxy - p.unfinished_penalty * (~finished).float()
     scoring_s = lap()
     # watched, never optimised (except by the control, whose reward is the gold itself)
-    gold_score = scores[:, 0] if reward is gold else gold.score(prompts, batch["text"])[:, 0]
+    gold_score = (reward.unscaled(scores[:, 0]) if isinstance(reward, StandardisedGold)
+                  else gold.score(prompts, batch["text"])[:, 0])
     gold_s = lap()
 
     ids, attn, mask, n_prompt = (batch[k] for k in ("input_ids", "attention_mask", "mask",
@@ -254,7 +284,8 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
     def build(out: Path, work: Path):
         sft_eval = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
         rewards, gold = load_eval_rewards(cfg), load_gold(cfg)
-        reward = gold if reward_stage == GOLD else rewards[reward_stage]
+        reward = (StandardisedGold.on_labels(cfg, gold) if reward_stage == GOLD
+                  else rewards[reward_stage])
         model, reference, tokenizer = new_policy(run_cfg, seed)
         optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
                                       lr=p.learning_rate)

@@ -146,11 +146,13 @@ def load_sft_result(folder: Path) -> SFTResult:
                      json.loads((folder / "metrics.json").read_text()))
 
 
-def time_training_steps(cfg, use_lora: bool, n_steps: int = 3) -> dict:
+def time_training_steps(cfg, use_lora: bool, n_steps: int | None = None) -> dict:
     """Seconds per optimiser step and trainable parameters, full fine-tune vs LoRA,
-    on one fixed batch of SFT data (a measurement, not a training run)."""
+    on one fixed batch of SFT data (a measurement, not a training run), timing ``n_steps``
+    steps (by default the profile's ``cost.sft_steps``)."""
     from peft import LoraConfig, get_peft_model
 
+    n_steps = n_steps or cfg.cost.sft_steps
     model, tokenizer = load_policy(cfg)
     precision = precision_of(cfg)
     if use_lora:

@@ -173,7 +173,9 @@ def ppo_stage(name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> str:
 
 
 def _reward_stage_params(cfg, stage: str) -> dict:
-    return gold_params(cfg) if stage == GOLD else reward_params(cfg, stage)
+    if stage == GOLD:  # the control: the gold standardised on the labelled answers
+        return {**gold_params(cfg), "standardised_on": labels_params(cfg)}
+    return reward_params(cfg, stage)
 
 
 def eval_params(cfg) -> dict:

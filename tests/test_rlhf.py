@@ -45,6 +45,12 @@ def stand_ins(tmp_runs, monkeypatch):
         folder = artifacts.stage_dir("smoke", name)
         folder.mkdir(parents=True)
         artifacts.write_stage_config(folder, stages.stage(cfg, name).params(cfg))
+    # the control standardises the gold on the labelled answers: here two pairs, 12 against 8
+    from datasets import Dataset, DatasetDict
+    folder = artifacts.stage_dir("smoke", stages.LABELS)
+    pairs = Dataset.from_dict({"gold_chosen": [12.0, 12.0], "gold_rejected": [8.0, 8.0]})
+    DatasetDict({"train": pairs}).save_to_disk(str(folder / "pairs"))
+    artifacts.write_stage_config(folder, stages.labels_params(cfg))
     return cfg
 
 
@@ -180,17 +186,13 @@ def test_held_out_evaluation_is_the_same_for_the_same_policy(stand_ins):
     assert moved["kl_half_sq"].gt(0).all() and moved["kl"].mean() != 0
 
 
-def test_seeds_change_prompts_and_adapters_and_the_control_optimises_the_gold(stand_ins):
+def test_seeds_change_prompts_and_adapters(stand_ins):
+    """(The gold control's run, at another seed and regime, is made in test_study.)"""
     cfg = stand_ins
     assert rlhf.prompt_schedule(cfg, seed=0) != rlhf.prompt_schedule(cfg, seed=1)
     a = {n: p for n, p in rlhf.new_policy(cfg, seed=0)[0].named_parameters() if "lora_A" in n}
     b = {n: p for n, p in rlhf.new_policy(cfg, seed=1)[0].named_parameters() if "lora_A" in n}
     assert not torch.equal(next(iter(a.values())), next(iter(b.values())))
-    control = rlhf.train_ppo_stage(cfg, "gold", seed=1, regime="beta0.01")
-    assert control.folder.parts[-4:] == ("ppo", "beta0.01", "gold", "seed1")
-    assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
-    # its reward is the gold: the proxy it logs is the gold of the same answers
-    assert control.samples["proxy"].tolist() == control.samples["gold"].tolist()
 
 
 def test_the_refreshed_sampler_is_exactly_a_fresh_merged_copy(stand_ins):

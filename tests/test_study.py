@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmens_utils import study
+from rmens_utils import rlhf, study
 from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in rewards)
 
 
@@ -17,6 +17,12 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert folder == tmp_path / "results" / "smoke" / "ppo" / "beta0.01" / "gold" / "seed1"
     assert sorted(p.name for p in folder.iterdir()) == ["eval.parquet", "log.csv",
                                                         "rmens_stage.json"]
+    control = rlhf.train_ppo_stage(cfg, "gold", seed=1, regime="beta0.01")  # made: loaded
+    assert control.folder.parts[-4:] == ("ppo", "beta0.01", "gold", "seed1")
+    assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
+    # the control's reward is the gold, standardised on the labelled answers
+    standardised = (control.samples["gold"] - 10) / np.std([12, 12, 8, 8], ddof=1)  # stand_ins'
+    assert control.samples["proxy"].to_numpy() == pytest.approx(standardised.to_numpy(), abs=1e-5)
     capsys.readouterr()
     logs, evals = study.load_results(cfg, plan)  # loaded, nothing re-run
     assert "to run" not in capsys.readouterr().out
