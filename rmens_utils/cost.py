@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import pandas as pd
@@ -43,8 +44,25 @@ def reset_peak_memory() -> None:
         pass
 
 
-def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int) -> dict:
-    """Runs in a child process: build, train ``steps`` steps, score ``score_pairs``."""
+def _fresh_processes():
+    """Where measurements run: each in a process of its own, forked from a server process
+    that imported torch and transformers once (a spawned interpreter imports them again,
+    ~8 s a measurement on 2 CPU cores); spawned where forking is not offered (Windows)."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["rmens_utils.proxy", "rmens_utils.training"])
+    return context
+
+
+def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int,
+             settings: dict) -> dict:
+    """Runs in a child process: build, train ``steps`` steps, score ``score_pairs``.
+    ``settings``: the caller's ``RMENS_*`` environment (runs folder, device…), which a child
+    forked from a server started earlier would otherwise not see."""
+    for name in [name for name in os.environ if name.startswith("RMENS_")]:
+        del os.environ[name]
+    os.environ.update(settings)
     from .config import get_config
     from .hardware import precision_of
     from .proxy import (EnsembleReward, ProxyReward, load_labels, merge_lora,
@@ -134,8 +152,9 @@ def measure(profile: str, kind: str, k: int | None = None, steps: int | None = N
               "device": cfg.device, "precision": cfg.precision}
 
     def build(out, work):
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            row = pool.submit(_measure, profile, kind, k, steps, score_pairs).result()
+        with ProcessPoolExecutor(1, mp_context=_fresh_processes()) as pool:
+            settings = {n: v for n, v in os.environ.items() if n.startswith("RMENS_")}
+            row = pool.submit(_measure, profile, kind, k, steps, score_pairs, settings).result()
         atomic_write_text(out / "cost.json", json.dumps(row, indent=2))  # in measuring order
 
     stage = f"cost/{kind.replace(' ', '_')}" + (f"_k{k}" if kind in KINDS else "")

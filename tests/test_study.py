@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,8 @@ from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in r
 
 
 def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, monkeypatch, capsys):  # noqa: F811
-    cfg = stand_ins
+    cfg = dataclasses.replace(stand_ins, ppo=dataclasses.replace(stand_ins.ppo, steps=2,
+                                                                  eval_every=1))
     monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
     plan = [("beta0", "single", 0), ("beta0.01", "gold", 1)]
     assert not study.status(cfg, plan)["done"].any()
@@ -28,7 +31,7 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert "to run" not in capsys.readouterr().out
     assert logs.groupby(["run", "seed"]).size().tolist() == [cfg.ppo.steps] * 2
     steps = evals.groupby("run")["step"].unique().map(list).to_dict()
-    assert steps == {"gold": [0, 2, 3], "single": [0, 2, 3]}  # step 0: the shared SFT answers
+    assert steps == {"gold": [0, 1, 2], "single": [0, 1, 2]}  # step 0: the shared SFT answers
     sft = evals[evals["step"] == 0]
     assert (sft[sft["run"] == "gold"]["text"].tolist() == sft[sft["run"] == "single"]["text"].tolist())
     study.run_study(cfg, plan)
