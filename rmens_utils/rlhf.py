@@ -62,11 +62,11 @@ class StandardisedGold:
     """The control's reward: the gold, shifted and scaled as every proxy head is (mean 0, sd 1
     on the SFT policy's answers; here the answers of notebook 02's training pairs, whose gold
     it stored). The gold's preferences on the proxies' scale, so that the control differs
-    from a proxy run in what it rewards, not in how PPO sees it. (Unscaled, the gold's mean of
-    ~4.7 against a value head that starts at 0 gives every answer a large positive advantage
-    that GAE piles onto its last tokens; whitened, that favours short answers whatever their
-    gold. A first control run on the raw gold went from 42 to 15 words in 4 steps while its
-    gold fell from 4.7 to 4.2.)"""
+    from a proxy run in what it rewards, not in how PPO sees it. (On the raw gold, a first
+    control run went from 42 to 15 words in 4 steps while its gold fell from 4.7 to 4.2. The
+    likely reason: against a value head that starts at 0, a reward of ~4.7 gives every answer
+    a large positive advantage, which GAE (λ = 0.95) puts mostly on its last ~20 tokens, so the
+    tokens of a short answer get more of it: a push to shorten answers whatever their gold.)"""
 
     num_members = 1
 
