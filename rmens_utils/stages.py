@@ -80,8 +80,8 @@ def reward_params(cfg, stage: str) -> dict:
     match = re.fullmatch(rf"{RM_ENSEMBLE}/member_(\d+)", stage)
     if match:  # members differ only by seed: head initialisation and data order
         return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
-    if parse_variant_stage(stage):
-        return variant_params(cfg, *parse_variant_stage(stage))
+    if variant := parse_variant_stage(stage):
+        return variant_params(cfg, *variant)
     raise ValueError(f"{stage!r} is not a reward-model stage")
 
 
@@ -248,10 +248,10 @@ def stage(cfg, name: str) -> Stage:
         i = int(name.rsplit("_", 1)[1])
         return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
                      lambda c: proxy.train_member_stage(c, i), "member")
-    if parse_variant_stage(name):
+    if parsed := parse_variant_stage(name):
         from . import diversity
 
-        variant, member = parse_variant_stage(name)
+        variant, member = parsed
         return Stage(name, "08_head_diversity", (LABELS,),
                      lambda c: variant_params(c, variant, member),
                      lambda c: diversity.train_variant_stage(c, variant, member), "variant")

@@ -3,6 +3,7 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
+from datasets import Dataset, DatasetDict
 
 from rmens_utils import artifacts, get_config, models, rlhf
 from rmens_utils.config import GenerationConfig
@@ -46,7 +47,6 @@ def stand_ins(tmp_runs, monkeypatch):
         folder.mkdir(parents=True)
         artifacts.write_stage_config(folder, stages.stage(cfg, name).params(cfg))
     # the control standardises the gold on the labelled answers: here two pairs, 12 against 8
-    from datasets import Dataset, DatasetDict
     folder = artifacts.stage_dir("smoke", stages.LABELS)
     pairs = Dataset.from_dict({"gold_chosen": [12.0, 12.0], "gold_rejected": [8.0, 8.0]})
     DatasetDict({"train": pairs}).save_to_disk(str(folder / "pairs"))
