@@ -97,6 +97,10 @@ class PPOConfig:
     # had turned; β = 0 with lr 1e-3 reached 68-92.) The KL is still measured and logged.
     # Drift alone does not make the gold fall here: the control (PPO on the standardised gold,
     # these settings, seed 0) raised the held-out gold by 1.5 over the SFT policy at 59-69 nats.
+    # The β = 0.01 regime keeps this learning rate and these 50 steps, so that only β differs:
+    # at β = 0 (seed 0) the single RM's proxy rose ~0.04 a nat up to ~50 nats and not after,
+    # more than the penalty's 0.01 a nat, so the penalised run can still reach the KL (70+)
+    # where that gold fell, if the proxy pulls it there.
     beta: float = 0.0  # KL coefficient
     learning_rate: float = 1e-3  # LoRA adapters; a full fine-tune needs ~1e-5
     use_lora: bool = True  # reference policy = the same model with the adapters off

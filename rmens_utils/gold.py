@@ -287,15 +287,16 @@ def pairs_table(gold, pairs=DEGENERATE_PAIRS):
                          "margin": scores[:n] - scores[n:]}).round(2)
 
 
-def answer_features(gold, prompts: list[str], responses: list[str]):
-    """What each answer is like: its length in words and, when the gold is the rubric,
-    every rubric term. One row per answer; for asking *what* an optimiser picks."""
+def gold_columns(gold, prompts: list[str], responses: list[str]):
+    """Each answer's gold score (``gold``) and, when the gold is the rubric, every term it
+    adds up (``gold_<term>``): what the gold saw, kept with the answers so that no one
+    scores them again to ask *what* an optimiser picked."""
     import pandas as pd
 
-    df = pd.DataFrame({"words": word_count(responses)})
     if isinstance(gold, RubricGold):
-        df = df.join(gold.table(prompts, responses).drop(columns="gold"))
-    return df
+        terms = gold.table(prompts, responses, decimals=None)
+        return terms.pop("gold").to_frame().join(terms.add_prefix("gold_"))
+    return pd.DataFrame({"gold": gold.score(prompts, responses)[:, 0].numpy()})
 
 
 class HubGold:

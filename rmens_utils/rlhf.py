@@ -31,7 +31,7 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import RubricGold, load_gold, word_count
+from .gold import gold_columns, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
@@ -235,13 +235,7 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df.insert(1, "prompt_idx", range(len(df)))
     df["words"] = word_count(df["text"])
     texts = df["text"].tolist()
-    if isinstance(gold, RubricGold):  # keep every rubric term: what the gold saw change
-        terms = gold.table(prompts, texts, decimals=None)
-        df["gold"] = terms.pop("gold").to_numpy()
-        for term in terms:
-            df[f"gold_{term}"] = terms[term].to_numpy()
-    else:
-        df["gold"] = gold.score(prompts, texts)[:, 0].numpy()
+    df = df.join(gold_columns(gold, prompts, texts))  # every rubric term: what the gold saw change
     for stage, reward in rewards.items():
         scores = reward.score(prompts, texts)
         for j in range(scores.shape[1]):
