@@ -64,12 +64,14 @@ def _measure(profile: str, kind: str, k: int, steps: int, score_pairs: int,
         del os.environ[name]
     os.environ.update(settings)
     from .config import get_config
+    from .environment import quiet_libraries
     from .hardware import precision_of
     from .proxy import (EnsembleReward, ProxyReward, load_labels, merge_lora,
                         new_reward_model, with_lora)
     from .stages import VARIANTS, variant_config, variant_params
     from .training import train_reward_model
 
+    quiet_libraries()  # a fresh process: no "Loading weights" bars in the caller's output
     cfg = get_config(profile)
     pairs = load_labels(cfg)["train"]
     # the same random subset for every kind, so that batch lengths are typical
