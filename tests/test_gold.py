@@ -91,15 +91,17 @@ def test_gold_columns_keep_the_score_and_every_rubric_term(rubric):
     prompts, answers = ["Name a fruit."] * 2, ["An apple.", "Pears are sweet fruit."]
     df = gold.gold_columns(rubric, prompts, answers)
     assert list(df.columns[:1]) == ["gold"]
-    assert {f"gold_{t}" for t in ("relevance", "coverage", "information", "repetition",
-                                  "word_repetition", "fluency", "length", "complete")} == set(df) - {"gold"}
+    terms = ("relevance", "coverage", "information", "repetition", "word_repetition", "fluency",
+             "length", "complete")
+    assert set(df) - {"gold"} == {f"gold_{t}" for t in terms}
     assert df["gold"].tolist() == pytest.approx(rubric.score(prompts, answers)[:, 0].tolist())
 
     class OneNumber:  # a Hub reward model: a score and no terms
         def score(self, prompts, responses):
             return torch.full((len(responses), 1), 2.5)
 
-    assert gold.gold_columns(OneNumber(), ["p"], ["one two three"]).to_dict("list") == {"gold": [2.5]}
+    hub = gold.gold_columns(OneNumber(), ["p"], ["one two three"])
+    assert hub.to_dict("list") == {"gold": [2.5]}
 
 
 def test_table_terms_sum_to_the_score(rubric):
