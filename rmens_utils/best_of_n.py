@@ -153,7 +153,8 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
         del policy
         df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
         df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
-        df = df.join(gold_columns(load_gold(cfg), df["prompt"].tolist(), df["text"].tolist()))
+        df = df.join(gold_columns(load_gold(cfg), df["prompt"].tolist(), df["text"].tolist(),
+                                  df.index))
         df.to_parquet(out / "samples.parquet", index=False)
 
     return run_stage(cfg.profile, STAGE, bon_params(cfg), build,

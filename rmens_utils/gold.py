@@ -287,16 +287,22 @@ def pairs_table(gold, pairs=DEGENERATE_PAIRS):
                          "margin": scores[:n] - scores[n:]}).round(2)
 
 
-def gold_columns(gold, prompts: list[str], responses: list[str]):
+def gold_columns(gold, prompts: list[str], responses: list[str], index=None):
     """Each answer's gold score (``gold``) and, when the gold is the rubric, every term it
     adds up (``gold_<term>``): what the gold saw, kept with the answers so that no one
-    scores them again to ask *what* an optimiser picked."""
+    scores them again to ask *what* an optimiser picked. ``index``: the answers' table's,
+    so that the columns join it row by row."""
     import pandas as pd
 
     if isinstance(gold, RubricGold):
-        terms = gold.table(prompts, responses, decimals=None)
+        terms = gold.table(prompts, responses, index=index, decimals=None)
         return terms.pop("gold").to_frame().join(terms.add_prefix("gold_"))
-    return pd.DataFrame({"gold": gold.score(prompts, responses)[:, 0].numpy()})
+    return pd.DataFrame({"gold": gold.score(prompts, responses)[:, 0].numpy()}, index=index)
+
+
+def term_columns(df) -> list[str]:
+    """The rubric's ``gold_<term>`` columns of a table :func:`gold_columns` filled."""
+    return [c for c in df.columns if c.startswith("gold_")]
 
 
 class HubGold:

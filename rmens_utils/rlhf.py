@@ -235,7 +235,7 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df.insert(1, "prompt_idx", range(len(df)))
     df["words"] = word_count(df["text"])
     texts = df["text"].tolist()
-    df = df.join(gold_columns(gold, prompts, texts))  # every rubric term: what the gold saw change
+    df = df.join(gold_columns(gold, prompts, texts, df.index))  # with every rubric term
     for stage, reward in rewards.items():
         scores = reward.score(prompts, texts)
         for j in range(scores.shape[1]):

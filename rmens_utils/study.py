@@ -24,6 +24,7 @@ import pandas as pd
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
+from .gold import term_columns
 from .stages import (DEFAULT_REGIME, EVAL_REWARDS, PPO_EVAL, PPO_RUNS, REGIMES, ppo_params,
                      ppo_stage, require)
 
@@ -245,7 +246,7 @@ def gold_terms(evals: pd.DataFrame, regime: str = DEFAULT_REGIME) -> pd.DataFram
     """Length in words, every rubric term and the gold of the held-out answers, averaged
     over prompts and seeds, per run and evaluated step of ``regime``. Index ``(run, step)``."""
     df = evals[evals["regime"] == regime]
-    cols = ["words", *[c for c in df.columns if c.startswith("gold_")], "gold"]
+    cols = ["words", *term_columns(df), "gold"]
     out = df.groupby(["run", "step"], sort=False)[cols].mean()
     return out.rename(columns=lambda c: c.removeprefix("gold_") if c != "gold" else c)
 

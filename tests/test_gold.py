@@ -93,15 +93,15 @@ def test_gold_columns_keep_the_score_and_every_rubric_term(rubric):
     assert list(df.columns[:1]) == ["gold"]
     terms = ("relevance", "coverage", "information", "repetition", "word_repetition", "fluency",
              "length", "complete")
-    assert set(df) - {"gold"} == {f"gold_{t}" for t in terms}
+    assert gold.term_columns(df) == [f"gold_{t}" for t in terms]
     assert df["gold"].tolist() == pytest.approx(rubric.score(prompts, answers)[:, 0].tolist())
 
     class OneNumber:  # a Hub reward model: a score and no terms
         def score(self, prompts, responses):
             return torch.full((len(responses), 1), 2.5)
 
-    hub = gold.gold_columns(OneNumber(), ["p"], ["one two three"])
-    assert hub.to_dict("list") == {"gold": [2.5]}
+    hub = gold.gold_columns(OneNumber(), ["p", "q"], ["one two", "three"], index=[7, 9])
+    assert hub.to_dict("index") == {7: {"gold": 2.5}, 9: {"gold": 2.5}}  # rows keep the index
 
 
 def test_table_terms_sum_to_the_score(rubric):
