@@ -31,12 +31,13 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
+from .diversity import load_variant
 from .gold import gold_columns, load_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
 from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy
-from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL
+from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, RM_VARIANTS, eval_prefix
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
 
@@ -54,8 +55,13 @@ class PPORun:
 
 
 def load_reward(cfg, stage: str):
-    """The trained reward of ``stage`` (the full ensemble for ``rm_ensemble``)."""
-    return load_ensemble(cfg) if stage == ENSEMBLE_STAGE else load_proxy(cfg, stage)
+    """The trained reward of ``stage``: the full ensemble for ``rm_ensemble``, a cheap
+    ensemble of notebook 08 for ``rm_variants/<name>``."""
+    if stage == ENSEMBLE_STAGE:
+        return load_ensemble(cfg)
+    if stage.startswith(f"{RM_VARIANTS}/"):
+        return load_variant(cfg, stage.removeprefix(f"{RM_VARIANTS}/"))
+    return load_proxy(cfg, stage)
 
 
 class StandardisedGold:
@@ -236,11 +242,18 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df["words"] = word_count(df["text"])
     texts = df["text"].tolist()
     df = df.join(gold_columns(gold, prompts, texts, df.index))  # with every rubric term
+    return with_scores(df, rewards)
+
+
+def with_scores(df: pd.DataFrame, rewards: dict) -> pd.DataFrame:
+    """``df`` (answers: ``prompt``, ``text``) with every reward model's scores of them, one
+    column per member or head: ``<prefix>_<j>`` (:func:`stages.eval_prefix`)."""
+    prompts, texts, columns = df["prompt"].tolist(), df["text"].tolist(), {}
     for stage, reward in rewards.items():
         scores = reward.score(prompts, texts)
         for j in range(scores.shape[1]):
-            df[f"{EVAL_REWARDS[stage]}_{j}"] = scores[:, j].numpy()
-    return df
+            columns[f"{eval_prefix(stage)}_{j}"] = scores[:, j].numpy()
+    return df.assign(**columns)
 
 
 def evaluate_sft_stage(cfg, force: bool = False) -> pd.DataFrame:
@@ -278,6 +291,11 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
     def build(out: Path, work: Path):
         sft_eval = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
         rewards, gold = load_eval_rewards(cfg), load_gold(cfg)
+        # A cheap ensemble of notebook 08 scores the evaluations too, from step 0 on (the
+        # shared evaluation of the SFT policy has the scores of EVAL_REWARDS only)
+        if reward_stage not in (*rewards, GOLD):
+            rewards[reward_stage] = load_reward(cfg, reward_stage)
+            sft_eval = with_scores(sft_eval, {reward_stage: rewards[reward_stage]})
         reward = (StandardisedGold.on_labels(cfg, gold) if reward_stage == GOLD
                   else rewards[reward_stage])
         model, reference, tokenizer = new_policy(run_cfg, seed)

@@ -82,6 +82,8 @@ def reward_params(cfg, stage: str) -> dict:
         return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
     if variant := parse_variant_stage(stage):
         return variant_params(cfg, *variant)
+    if (name := stage.removeprefix(f"{RM_VARIANTS}/")) in VARIANTS:  # a whole LoRA ensemble
+        return variant_params(cfg, name)
     raise ValueError(f"{stage!r} is not a reward-model stage")
 
 
@@ -149,9 +151,18 @@ PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itsel
             "ensemble_mean": (RM_ENSEMBLE, "mean"),
             "multihead_mean": (RM_MULTIHEAD, "mean"),
             "multihead_uwo": (RM_MULTIHEAD, "uwo"),
+            # PPO with the min of one of notebook 08's cheap ensembles, e.g. "bootstrap_k3_min"
+            **{f"{name}_min": (variant_stage(name), "min") for name in VARIANTS},
             GOLD: (GOLD, "mean")}
 # Every held-out answer is scored by all of these; their columns in an evaluation: <prefix>_<j>
 EVAL_REWARDS = {RM_SINGLE: "single", RM_ENSEMBLE: "ensemble", RM_MULTIHEAD: "multihead"}
+
+
+def eval_prefix(stage: str) -> str:
+    """The columns of a reward's scores in the held-out evaluations: ``<prefix>_<j>``, the
+    prefix ``single``, ``ensemble``, ``multihead`` or a cheap ensemble's name (scored only in
+    the runs that optimise it)."""
+    return EVAL_REWARDS.get(stage) or stage.removeprefix(f"{RM_VARIANTS}/")
 
 # The two regimes of notebook 06, as overrides of the profile's PPOConfig. The papers' claim is
 # about the KL-penalised one (Coste et al.: β = 0.01); β = 0 shows overoptimisation fastest.

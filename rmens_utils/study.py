@@ -1,10 +1,11 @@
 """The PPO study of notebook 06: every run it reads, as one resumable command, and its results.
 
-Runs (reward × regime × seed, ``PLAN``) are PPO stages in the runs folder (:mod:`rlhf`); each
-finished run's small outputs — the per-step log and the held-out evaluations with their
-answers — are copied to ``results/<profile>/ppo/<regime>/<run>/seed<k>/`` with the settings
-that made them. ``results/`` is committed: notebook 06, the README and anyone else read every
-seed from it without re-running anything.
+Runs (reward × regime × seed: ``PLAN``, then ``CHEAP_PLAN`` for notebook 08) are PPO stages in
+the runs folder (:mod:`rlhf`); each finished run's small outputs — the per-step log and the
+held-out evaluations with their answers — are copied to
+``results/<profile>/ppo/<regime>/<run>/seed<k>/`` with the settings that made them.
+``results/`` is committed: notebook 06, the README and anyone else read every seed from it
+without re-running anything.
 
     python -m rmens_utils.study            # run (or resume) every run of the plan, in order
     python -m rmens_utils.study --list     # what is done and what is left
@@ -25,12 +26,12 @@ import pandas as pd
 from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
 from .gold import term_columns
-from .stages import (DEFAULT_REGIME, EVAL_REWARDS, PPO_EVAL, PPO_RUNS, REGIMES, ppo_params,
-                     ppo_stage, require)
+from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES,
+                     eval_prefix, ppo_params, ppo_stage, require)
 
 RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
-CONTROL = "gold"  # PPO on the gold itself: does the gold fall without a proxy to exploit?
+CONTROL = GOLD  # PPO on the gold itself: does the gold fall without a proxy to exploit?
 # In the order they run, so that an unfinished study already answers the first questions:
 # seed 0 at beta = 0 of the single RM, then the control (does the gold fall without a proxy?
 # if so, beta = 0 needs a slower learning rate before anything else runs), then the
@@ -41,16 +42,34 @@ PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (REWARDS[0], CONTROL
            if seed == 0 or run != CONTROL])
 
 
+# Beyond the paper (notebook 08): PPO with the min of the cheap ensemble that notebook 08 found
+# most promising, two seeds at beta = 0, against ensemble_min and multihead_min of the same
+# seeds. They run after the paper's runs. The LoRA ensemble: on cpu the one whose members
+# disagree more on the late PPO answers than on the SFT policy's (like the full ensemble's)
+# while its best-of-64 min ties the multi-head min's (notebook 08's table).
+CHEAP_RUN = "lora_k3_min"
+CHEAP_PLAN = [("beta0", CHEAP_RUN, seed) for seed in (0, 1)]
+
 # smoke (the tests): every kind of run and both regimes, the fewest that still give a
 # standard error and a paired difference (two seeds of single, one of each other reward)
 SMOKE_PLAN = ([("beta0", "single", seed) for seed in (0, 1)]
               + [("beta0", run, 0) for run in ("multihead_min", "ensemble_min", CONTROL)]
               + [("beta0.01", "single", 0)])
+SMOKE_CHEAP_PLAN = [("beta0", CHEAP_RUN, 0)]
 
 
-def plan(cfg) -> list[tuple[str, str, int]]:
-    """The runs of the study for ``cfg``'s profile: ``PLAN``, or ``SMOKE_PLAN`` on smoke."""
-    return SMOKE_PLAN if cfg.profile == "smoke" else PLAN
+def plan(cfg, part: str = "paper") -> list[tuple[str, str, int]]:
+    """The runs of the study for ``cfg``'s profile (the ``SMOKE_`` plans on smoke): the
+    paper's (``part="paper"``: notebooks 06-07), the cheap ensemble's (``"cheap"``: notebook
+    08) or both, in the order they run (``"all"``)."""
+    smoke = cfg.profile == "smoke"
+    parts = {"paper": SMOKE_PLAN if smoke else PLAN,
+             "cheap": SMOKE_CHEAP_PLAN if smoke else CHEAP_PLAN}
+    if part == "all":
+        return parts["paper"] + parts["cheap"]
+    if part not in parts:
+        raise ValueError(f"Unknown part {part!r}. Valid: paper, cheap, all.")
+    return parts[part]
 
 
 def results_dir(profile: str) -> Path:
@@ -77,7 +96,10 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
     with atomic_dir(out) as tmp:
         shutil.copy(folder / "log.csv", tmp / "log.csv")
         evals = pd.read_parquet(folder / "eval.parquet")
-        evals[evals["step"] > 0].to_parquet(tmp / "eval.parquet", index=False)  # step 0: shared
+        # step 0 is the shared evaluation below, unless the run's reward is not scored there
+        if PPO_RUNS[name][0] in (*EVAL_REWARDS, GOLD):  # (a cheap ensemble's: its own step 0)
+            evals = evals[evals["step"] > 0]
+        evals.to_parquet(tmp / "eval.parquet", index=False)
         atomic_write_json(tmp / CONFIG_FILE, stage_config(folder))
     # step 0 of every run, shared: written again with each run, so it never lags its settings
     sft_eval = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
@@ -90,13 +112,13 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
 def status(cfg, runs=None) -> pd.DataFrame:
     """One row per planned run: whether its results are in ``results/``."""
     return pd.DataFrame([{"regime": r, "run": n, "seed": s, "done": is_exported(cfg, n, s, r)}
-                         for r, n, s in runs or plan(cfg)])
+                         for r, n, s in runs or plan(cfg, "all")])
 
 
 def run_study(cfg, runs=None) -> None:
-    """Run, resume or skip every run of ``runs`` (default: the profile's :func:`plan`) in
-    order, exporting each when it ends."""
-    runs = runs or plan(cfg)
+    """Run, resume or skip every run of ``runs`` (default: the profile's whole :func:`plan`)
+    in order, exporting each when it ends."""
+    runs = runs or plan(cfg, "all")
     todo = [(r, n, s) for r, n, s in runs if not is_exported(cfg, n, s, r)]
     print(f"{len(runs) - len(todo)} of {len(runs)} runs already in "
           f"results/{cfg.profile}; {len(todo)} to run")
@@ -106,7 +128,7 @@ def run_study(cfg, runs=None) -> None:
 
 
 def load_results(cfg, runs=None, make_missing: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run of ``runs`` (default: the profile's :func:`plan`) from ``results/``:
+    """Every run of ``runs`` (default: the paper's, :func:`plan`) from ``results/``:
     ``(logs, evals)``, each with ``regime, run, seed`` columns; ``evals`` includes step 0
     (the SFT policy) for every run. A run not yet in ``results/`` is made first (on
     ``smoke``: seconds; on ``cpu``: about an hour each), or left out with
@@ -126,16 +148,17 @@ def load_results(cfg, runs=None, make_missing: bool = True) -> tuple[pd.DataFram
         folder = run_results(cfg.profile, name, seed, regime)
         keys = {"regime": regime, "run": name, "seed": seed}
         logs.append(pd.read_csv(folder / "log.csv").assign(**keys))
-        evals.append(pd.concat([sft_eval, pd.read_parquet(folder / "eval.parquet")],
-                               ignore_index=True).assign(**keys))
+        own = pd.read_parquet(folder / "eval.parquet")
+        own = own if (own["step"] == 0).any() else pd.concat([sft_eval, own], ignore_index=True)
+        evals.append(own.assign(**keys))
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 
 
 # --- analysis: what notebook 06 and the README show -------------------------------------
 
 # Each reward a run can optimise, as (the evaluation's column prefix, aggregation)
-AGGREGATES = {run: (EVAL_REWARDS[stage], how) for run, (stage, how) in PPO_RUNS.items()
-              if stage in EVAL_REWARDS}
+AGGREGATES = {run: (eval_prefix(stage), how) for run, (stage, how) in PPO_RUNS.items()
+              if stage != GOLD}
 CURVE_COLUMNS = ["gold", "proxy", "kl", "kl_half_sq", "words", "finished"]
 
 

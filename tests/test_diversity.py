@@ -66,6 +66,11 @@ def test_variant_settings_leave_the_series_stages_alone_and_name_every_variant()
     assert [m["seed"] for m in lora] == [cfg.seed + 1, cfg.seed + 2, cfg.seed + 3]
     assert lora[0] == stages.reward_params(cfg, "rm_variants/lora_k3/member_0")
     assert {m["lora_r"] for m in lora} == {16}
+    assert stages.reward_params(cfg, "rm_variants/lora_k3") == {"members": lora}  # PPO's reward
+    # PPO with each one's min: its scores are the evaluations' <name>_<j> columns
+    assert stages.PPO_RUNS["lora_k3_min"] == ("rm_variants/lora_k3", "min")
+    assert [stages.eval_prefix(s) for s in ("rm_multihead", "rm_variants/lora_k3")] == [
+        "multihead", "lora_k3"]
     assert stages.stage(cfg, "rm_variants/lora_k3/member_2").notebook == "08_head_diversity"
     for bad in ("rm_variants/lora_k3", "rm_variants/multihead_k5/member_0", "rm_variants/k4"):
         with pytest.raises(ValueError, match="Unknown stage"):

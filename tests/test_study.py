@@ -45,6 +45,21 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
+def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, monkeypatch):  # noqa: F811
+    cfg = dataclasses.replace(stand_ins, ppo=dataclasses.replace(stand_ins.ppo, steps=2,
+                                                                  eval_every=1))
+    monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
+    run, variant = ("beta0", study.CHEAP_RUN, 0), study.CHEAP_RUN.removesuffix("_min")
+    assert run in study.plan(cfg, "all") and run not in study.plan(cfg)  # notebook 08's
+    _, evals = study.load_results(cfg, [run])  # made, exported, loaded
+    assert evals.groupby("step").size().to_dict() == {s: cfg.ppo.eval_prompts for s in (0, 1, 2)}
+    df = study.with_aggregates(evals)  # the shared rewards' scores, and the variant's own
+    assert df[["single_0", "multihead_0", f"{variant}_0"]].notna().all().all()
+    assert (df["proxy"] == df[study.CHEAP_RUN]).all()  # a stand-in of one head: its score
+    with pytest.raises(ValueError, match="Valid: paper, cheap, all"):
+        study.plan(cfg, "lora")
+
+
 def _evals():
     """Two runs × two seeds, two steps, two prompts; scores chosen by hand."""
     rows = []
