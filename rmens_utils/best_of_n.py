@@ -15,7 +15,7 @@ from scipy.special import gammaln
 
 from .artifacts import run_stage
 from .data import load_split, prompt_text
-from .gold import gold_columns, load_gold
+from .gold import load_gold, with_gold
 from .hardware import precision_of
 from .models import load_sft_policy
 from .proxy import cached_scores
@@ -142,7 +142,7 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
     """``n_samples`` answers of the SFT policy for each of ``n_prompts`` eval prompts,
     gold-scored, cached in ``<runs>/<profile>/bon_samples`` for every reward model to
     re-score. Columns: ``prompt_id, prompt, sample_idx, text, n_tokens, finished, gold``
-    and, with the rubric gold, its terms ``gold_<term>`` (:func:`gold.gold_columns`)."""
+    and, with the rubric gold, its terms ``gold_<term>`` (:func:`gold.with_gold`)."""
     def build(out, work):
         rows = load_split("eval", cfg).select(range(cfg.bon.n_prompts))
         prompts = [prompt_text(r) for r in rows]
@@ -153,8 +153,7 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
         del policy
         df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
         df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
-        df = df.join(gold_columns(load_gold(cfg), df["prompt"].tolist(), df["text"].tolist(),
-                                  df.index))
+        df = with_gold(df, load_gold(cfg))
         df.to_parquet(out / "samples.parquet", index=False)
 
     return run_stage(cfg.profile, STAGE, bon_params(cfg), build,

@@ -37,22 +37,12 @@ def train_variant_stage(cfg, name: str, member: int | None = None, force: bool =
                                    p["freeze_backbone"], p.get("lora_r", 0), force=force)
 
 
-def load_variant(cfg, name: str):
-    """Variant ``name`` as trained (made first if missing): one model, or the LoRA
-    ensemble's members behind one ``score``."""
-    members = VARIANTS[name].get("members")
-    if members:
-        return proxy.EnsembleReward([proxy.load_proxy(cfg, variant_stage(name, i))
-                                     for i in range(members)])
-    return proxy.load_proxy(cfg, variant_stage(name))
-
-
 def load_rewards(cfg, names=None) -> dict:
     """Both references (the multi-head model of 05, the full ensemble of 04) and each variant
     in ``names`` (default: all)."""
     return {"multihead_k3": proxy.load_proxy(cfg, RM_MULTIHEAD),
             "full_ensemble": proxy.load_ensemble(cfg),
-            **{name: load_variant(cfg, name) for name in names or VARIANTS}}
+            **{name: proxy.load_variant(cfg, name) for name in names or VARIANTS}}
 
 
 def answer_scores(cfg, name: str, reward, samples: pd.DataFrame,

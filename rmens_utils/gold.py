@@ -287,21 +287,19 @@ def pairs_table(gold, pairs=DEGENERATE_PAIRS):
                          "margin": scores[:n] - scores[n:]}).round(2)
 
 
-def gold_columns(gold, prompts: list[str], responses: list[str], index=None):
-    """Each answer's gold score (``gold``) and, when the gold is the rubric, every term it
-    adds up (``gold_<term>``): what the gold saw, kept with the answers so that no one
-    scores them again to ask *what* an optimiser picked. ``index``: the answers' table's,
-    so that the columns join it row by row."""
-    import pandas as pd
-
+def with_gold(df, gold):
+    """``df`` (answers: ``prompt``, ``text``) with each one's gold score (``gold``) and, when
+    the gold is the rubric, every term it adds up (``gold_<term>``): what the gold saw, kept
+    with the answers so that no one scores them again to ask *what* an optimiser picked."""
+    prompts, texts = df["prompt"].tolist(), df["text"].tolist()
     if isinstance(gold, RubricGold):
-        terms = gold.table(prompts, responses, index=index, decimals=None)
-        return terms.pop("gold").to_frame().join(terms.add_prefix("gold_"))
-    return pd.DataFrame({"gold": gold.score(prompts, responses)[:, 0].numpy()}, index=index)
+        terms = gold.table(prompts, texts, index=df.index, decimals=None)
+        return df.assign(gold=terms.pop("gold")).join(terms.add_prefix("gold_"))
+    return df.assign(gold=gold.score(prompts, texts)[:, 0].numpy())
 
 
 def term_columns(df) -> list[str]:
-    """The rubric's ``gold_<term>`` columns of a table :func:`gold_columns` filled."""
+    """The rubric's ``gold_<term>`` columns of a table :func:`with_gold` filled."""
     return [c for c in df.columns if c.startswith("gold_")]
 
 

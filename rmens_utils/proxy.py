@@ -123,6 +123,16 @@ def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     return EnsembleReward([load_proxy(cfg, member_stage(i)) for i in range(k)])
 
 
+def load_variant(cfg, name: str):
+    """Notebook 08's cheap ensemble ``name`` (``stages.VARIANTS``): one model, or the LoRA
+    ensemble's members behind one ``score``."""
+    members = stages.VARIANTS[name].get("members")
+    if members:
+        return EnsembleReward([load_proxy(cfg, stages.variant_stage(name, i))
+                               for i in range(members)])
+    return load_proxy(cfg, stages.variant_stage(name))
+
+
 def new_reward_model(cfg, num_heads: int, seed: int):
     """A fresh reward model on the profile's backbone, heads initialised from ``seed``."""
     backbone, tokenizer = load_rm_backbone(cfg)

@@ -31,12 +31,11 @@ from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import atomic_dir, run_stage, stage_config
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .diversity import load_variant
-from .gold import gold_columns, load_gold, word_count
+from .gold import load_gold, with_gold, word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy
+from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy, load_variant
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, RM_VARIANTS, eval_prefix
 from .stages import PPO_RUNS as RUNS
 from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
@@ -240,9 +239,7 @@ def evaluate(cfg, model, reference, tokenizer, rewards: dict, gold, step: int) -
     df.insert(0, "step", step)
     df.insert(1, "prompt_idx", range(len(df)))
     df["words"] = word_count(df["text"])
-    texts = df["text"].tolist()
-    df = df.join(gold_columns(gold, prompts, texts, df.index))  # with every rubric term
-    return with_scores(df, rewards)
+    return with_scores(with_gold(df, gold), rewards)  # with every rubric term
 
 
 def with_scores(df: pd.DataFrame, rewards: dict) -> pd.DataFrame:

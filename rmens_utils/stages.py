@@ -216,15 +216,15 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
 # measured on an AVX2-only CPU in float32 — SFT 20 min of training; labels ~3 min per chunk of
 # 256 answers (16) plus ~20 min of gold scoring; a reward model ~6 s per step of 32 pairs; a PPO
 # step ~58 s; best-of-n 85 min: 6,400 answers sampled in 53 min, their gold's fluency term
-# 30 min; a PPO run's evaluations estimated from those rates), and on a Colab
-# T4 for gpu (an estimate, not measured).
+# 30 min; a PPO run's evaluations estimated from those rates; notebook 08's variants 6-8.5 min,
+# a LoRA member 12-12.6), and on a Colab T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
-              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2},
+              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2, "lora member": 0.2},
     "cpu": {SFT: 20, LABELS: 70, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
-            BON_SAMPLES: 85, "eval": 3, PPO: 65, "variant": 8},
+            BON_SAMPLES: 85, "eval": 3, PPO: 65, "variant": 8, "lora member": 13},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
-            BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5},
+            BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5, "lora member": 5},
 }
 
 
@@ -266,7 +266,8 @@ def stage(cfg, name: str) -> Stage:
         variant, member = parsed
         return Stage(name, "08_head_diversity", (LABELS,),
                      lambda c: variant_params(c, variant, member),
-                     lambda c: diversity.train_variant_stage(c, variant, member), "variant")
+                     lambda c: diversity.train_variant_stage(c, variant, member),
+                     "variant" if member is None else "lora member")
     rewards = (RM_SINGLE, *(member_stage(i) for i in range(cfg.rm.num_members)), RM_MULTIHEAD)
     if name == PPO_EVAL:
         return Stage(name, "06_ppo", (SFT, *rewards), eval_params, rlhf.evaluate_sft_stage,

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -87,21 +88,24 @@ def test_unreachable_hub_gold_names_the_cpu_profile(monkeypatch):
         gold.HubGold("OpenAssistant/no-such-reward-model-rmens")
 
 
-def test_gold_columns_keep_the_score_and_every_rubric_term(rubric):
-    prompts, answers = ["Name a fruit."] * 2, ["An apple.", "Pears are sweet fruit."]
-    df = gold.gold_columns(rubric, prompts, answers)
-    assert list(df.columns[:1]) == ["gold"]
+def test_with_gold_keeps_the_score_and_every_rubric_term(rubric):
+    answers = pd.DataFrame({"prompt": ["Name a fruit."] * 2,
+                            "text": ["An apple.", "Pears are sweet fruit."]}, index=[7, 9])
+    df = gold.with_gold(answers, rubric)
+    assert list(df.columns[:3]) == ["prompt", "text", "gold"] and list(df.index) == [7, 9]
     terms = ("relevance", "coverage", "information", "repetition", "word_repetition", "fluency",
              "length", "complete")
     assert gold.term_columns(df) == [f"gold_{t}" for t in terms]
-    assert df["gold"].tolist() == pytest.approx(rubric.score(prompts, answers)[:, 0].tolist())
+    assert df["gold"].tolist() == pytest.approx(
+        rubric.score(answers["prompt"].tolist(), answers["text"].tolist())[:, 0].tolist())
+    assert df[gold.term_columns(df)].notna().all().all()  # joined row by row on the index
 
     class OneNumber:  # a Hub reward model: a score and no terms
         def score(self, prompts, responses):
             return torch.full((len(responses), 1), 2.5)
 
-    hub = gold.gold_columns(OneNumber(), ["p", "q"], ["one two", "three"], index=[7, 9])
-    assert hub.to_dict("index") == {7: {"gold": 2.5}, 9: {"gold": 2.5}}  # rows keep the index
+    hub = gold.with_gold(answers, OneNumber())
+    assert hub["gold"].to_dict() == {7: 2.5, 9: 2.5} and gold.term_columns(hub) == []
 
 
 def test_table_terms_sum_to_the_score(rubric):
