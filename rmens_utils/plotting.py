@@ -208,8 +208,9 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):
         c = c.sort_values("step")
         marker, line = STUDY_STYLES.get(run, ("x", "-"))
-        label = f"{run} ({int(c['n'].min())} seeds)" if run != "gold" else \
-            f"gold itself: the control ({int(c['n'].min())} seeds)"
+        n = int(c["n"].min())
+        seeds = f"{n} seed{'s' * (n > 1)}"
+        label = f"{run} ({seeds})" if run != "gold" else f"gold itself: the control ({seeds})"
         rise = c["proxy_mean"] - c["proxy_mean"].iloc[0]
         for ax, y, err in ((axes[0], c["gold_mean"], c["gold_se"]),
                            (axes[1], rise, c["proxy_se"])):

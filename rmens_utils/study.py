@@ -305,11 +305,71 @@ def gao_rl_fits(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(fits).T
 
 
+# The papers' PPO claims, each as a per-seed quantity of the held-out curves and the sign the
+# papers expect: (claim, quantity, run, baseline, expected). "fall" is a run's gold at its best
+# evaluation minus at its end; noise alone makes it positive, so the single reward model's is
+# compared with the control's of the same seed (PPO on the gold itself has no proxy to exploit).
+CLAIMS = [
+    ("a single proxy is overoptimised: its gold rises, then falls (Gao; Coste)",
+     "fall of the gold from its peak to the end: single − control", "single", CONTROL, "> 0"),
+    ("the full ensemble's min mitigates it (Coste)",
+     "gold at the end: ensemble_min − single", "ensemble_min", "single", "> 0"),
+    ("the multi-head min mitigates it (Ahmed)",
+     "gold at the end: multihead_min − single", "multihead_min", "single", "> 0"),
+    ("… as well as the full ensemble (Ahmed)",
+     "gold at the end: multihead_min − ensemble_min", "multihead_min", "ensemble_min", "≈ 0"),
+]
+
+
+def verdict(diff: pd.Series, expected: str) -> str:
+    """Whether paired per-seed differences agree with the sign a claim expects: a mean more
+    than 2 standard errors from 0 over at least 2 seeds counts as a sign, anything less as
+    none (and one seed as no evidence either way)."""
+    if len(diff) < 2:
+        return "not established (1 seed)"
+    sign = "> 0" if diff.mean() > 2 * diff.sem() else "< 0" if diff.mean() < -2 * diff.sem() else "≈ 0"
+    if expected == "≈ 0":
+        return "agrees: no difference beyond 2 s.e." if sign == "≈ 0" else "disagrees"
+    return "agrees" if sign == expected else "disagrees" if sign != "≈ 0" else \
+        "not established (within 2 s.e.)"
+
+
+def findings(curves: pd.DataFrame) -> pd.DataFrame:
+    """The evidence on each of :data:`CLAIMS` in each regime, from the runs in ``curves``
+    (:func:`seed_curves`): the paired difference over the seeds both runs have, mean ± s.e.,
+    and its :func:`verdict`. What the README's findings table shows."""
+    ends = final_points(curves).set_index(["regime", "run", "seed"])["gold"]
+    by = {"fall": curves.groupby(["regime", "run", "seed"])["gold"].max() - ends, "end": ends}
+    rows = []
+    for regime in curves["regime"].unique():
+        for claim, quantity, run, baseline, expected in CLAIMS:
+            value = by["fall" if quantity.startswith("fall") else "end"].loc[regime]
+            if run not in value.index or baseline not in value.index:
+                continue
+            diff = (value.loc[run] - value.loc[baseline]).dropna()
+            rows.append({"regime": regime, "claim": claim, "quantity": quantity,
+                         "expected": expected, "mean": diff.mean(), "se": diff.sem(),
+                         "seeds": len(diff), "verdict": verdict(diff, expected)})
+    return pd.DataFrame(rows)
+
+
+def findings_markdown(table: pd.DataFrame) -> str:
+    """:func:`findings` as the README's markdown table."""
+    lines = ["| claim | regime | measure (held-out gold, paired by seed) | papers | ours: mean ± s.e. "
+             "(seeds) | verdict |", "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        se = f" ± {r.se:.2f}" if r.seeds > 1 else ""
+        lines.append(f"| {r.claim} | β = {REGIMES[r.regime]['beta']:g} | {r.quantity} | "
+                     f"{r.expected} | {r.mean:+.2f}{se} ({r.seeds}) | {r.verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def save_figures(cfg) -> list[Path]:
-    """The held-out gold and optimised reward against KL of every regime with runs in
-    ``results/`` (:func:`plotting.plot_study_vs_kl`), saved as
-    ``results/<profile>/gold_vs_kl_<regime>.png`` for the README; runs still missing are
-    left out, and the title says how many are in."""
+    """What the README shows from the runs in ``results/``, saved in
+    ``results/<profile>/``: held-out gold and optimised reward against KL of each regime
+    (:func:`plotting.plot_study_vs_kl`, ``gold_vs_kl_<regime>.png``; the title says how many
+    of the plan's runs are in) and the findings table (:func:`findings_markdown`,
+    ``findings.md``). Runs still missing are left out."""
     import matplotlib.pyplot as plt
 
     from .plotting import plot_study_vs_kl
@@ -326,6 +386,8 @@ def save_figures(cfg) -> list[Path]:
         paths.append(results_dir(cfg.profile) / f"gold_vs_kl_{regime}.png")
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
         plt.close(fig)
+    paths.append(results_dir(cfg.profile) / "findings.md")
+    paths[-1].write_text(findings_markdown(findings(curves)))
     return paths
 
 
@@ -337,7 +399,8 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
     parser.add_argument("--list", action="store_true", help="show what is done and stop")
     parser.add_argument("--figures", action="store_true",
-                        help="draw the README's figures from the runs in results/ and stop")
+                        help="draw the README's figures and findings table from the runs in "
+                             "results/ and stop")
     args = parser.parse_args(argv)
     from .environment import setup
 

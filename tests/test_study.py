@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from rmens_utils import rlhf, study
+from rmens_utils.artifacts import repo_root
+from rmens_utils.config import get_config
 from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in rewards)
 
 
@@ -41,8 +43,10 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     _, partial = study.load_results(cfg, make_missing=False)
     assert sorted(partial["run"].unique()) == ["gold", "single"]
     paths = study.save_figures(cfg)
-    assert [p.name for p in paths] == ["gold_vs_kl_beta0.png", "gold_vs_kl_beta0.01.png"]
-    assert all(p.stat().st_size > 10_000 for p in paths)
+    assert [p.name for p in paths] == ["gold_vs_kl_beta0.png", "gold_vs_kl_beta0.01.png",
+                                       "findings.md"]
+    assert all(p.stat().st_size > 10_000 for p in paths[:2])
+    assert paths[2].read_text().startswith("| claim | regime |")
 
 
 def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, monkeypatch):  # noqa: F811
@@ -112,6 +116,47 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     assert study.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
     by_regime = study.gold_at_kl(curves, {"beta0": [5.0]})
     assert by_regime["gold"].tolist() == at[at["kl"] == 5.0]["gold"].tolist()
+
+
+def test_findings_pair_each_claims_runs_by_seed_and_judge_the_sign():
+    gold = {"single": [[1, 3, 1], [1, 3, 1.5], [1, 3, 0.5]],  # falls by 2, 1.5, 2.5
+            "gold": [[1, 2, 3]] * 3,  # the control: no fall
+            "ensemble_min": [[1, 2, 2], [1, 2, 2.5], [1, 2, 1.5]],  # 1 above single at the end
+            "multihead_min": [[1, 2, 2]]}  # one seed only
+    curves = pd.DataFrame([{"regime": "beta0", "run": run, "seed": seed, "step": 10 * i, "gold": g}
+                           for run, seeds in gold.items() for seed, values in enumerate(seeds)
+                           for i, g in enumerate(values)])
+    table = study.findings(curves).set_index("quantity")
+    assert len(table) == len(study.CLAIMS)
+    fall = table.loc["fall of the gold from its peak to the end: single − control"]
+    assert (fall["mean"], fall["se"], fall["seeds"]) == (2.0, pytest.approx(0.5 / 3 ** 0.5), 3)
+    assert fall["verdict"] == "agrees"
+    ensemble = table.loc["gold at the end: ensemble_min − single"]
+    assert (ensemble["mean"], ensemble["se"], ensemble["verdict"]) == (1.0, 0.0, "agrees")
+    heads = table.loc["gold at the end: multihead_min − ensemble_min"]
+    assert (heads["mean"], heads["seeds"], heads["verdict"]) == (0.0, 1, "not established (1 seed)")
+    assert study.verdict(pd.Series([0.1, -0.1, 0.05]), "≈ 0").startswith("agrees")
+    assert study.verdict(pd.Series([1.0, 1.2]), "≈ 0") == "disagrees"
+    assert study.verdict(pd.Series([-1.0, -1.1]), "> 0") == "disagrees"
+    assert study.verdict(pd.Series([0.5, -0.4]), "> 0") == "not established (within 2 s.e.)"
+    markdown = study.findings_markdown(study.findings(curves))
+    assert ("| β = 0 | gold at the end: ensemble_min − single | > 0 | +1.00 ± 0.00 (3) | agrees |"
+            in markdown)
+    assert "+0.00 (1) | not established (1 seed) |" in markdown  # one seed: no s.e.
+
+
+def test_the_readme_shows_the_findings_and_figure_of_the_committed_runs(monkeypatch):
+    monkeypatch.delenv(study.RESULTS_ENV, raising=False)  # the repository's own results/
+    _, evals = study.load_results(get_config("cpu"), make_missing=False)
+    table = study.findings_markdown(study.findings(study.seed_curves(evals)))
+    readme = (repo_root() / "README.md").read_text()
+    shown = readme.split("<!-- findings -->\n")[1].split("<!-- /findings -->")[0]
+    assert shown == table, ("README's findings are not those of the runs in results/cpu: run "
+                            "`bash scripts/run_study.sh --figures` and copy results/cpu/findings.md "
+                            "between README's findings markers")
+    assert (study.results_dir("cpu") / "findings.md").read_text() == table
+    assert "](results/cpu/gold_vs_kl_beta0.png)" in readme
+    assert (study.results_dir("cpu") / "gold_vs_kl_beta0.png").exists()
 
 
 def test_gao_fit_recovers_the_form_it_fits():
