@@ -189,7 +189,8 @@ def ppo_step(cfg, model, reference, tokenizer, optimizer, reward, aggregation: s
            "tokens": mask.sum(1).mean().item(), "words": words.mean(),
            "finished": finished.float().mean().item(), **stats,
            "generation_s": generation_s, "scoring_s": scoring_s, "gold_s": gold_s,
-           "logprob_s": logprob_s, "update_s": update_s}
+           "logprob_s": logprob_s, "update_s": update_s,
+           "threads": torch.get_num_threads()}  # the seconds depend on it (study --jobs)
     return row, samples
 
 

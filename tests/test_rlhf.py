@@ -104,6 +104,7 @@ def test_one_step_logs_everything_and_penalises_unfinished_answers(stand_ins, mo
     for key in ("entropy", "clip_fraction", "value_loss", "generation_s", "scoring_s",
                 "update_s", "tokens", "finished"):
         assert key in row
+    assert row["threads"] == torch.get_num_threads()
 
 
 def test_prompt_schedule_is_the_same_for_every_run_and_cycles():

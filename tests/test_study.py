@@ -159,6 +159,33 @@ def test_the_readme_shows_the_findings_and_figure_of_the_committed_runs(monkeypa
     assert (study.results_dir("cpu") / "gold_vs_kl_beta0.png").exists()
 
 
+def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypatch):
+    cfg = get_config("smoke")
+    runs = [("beta0", "single", 0), ("beta0", "gold", 0), ("beta0", "single", 1),
+            ("beta0", "gold", 1)]
+    monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: (r, n, s) == runs[0])
+    ran = []
+    monkeypatch.setattr(study, "export_run", lambda c, n, s, r: ran.append((r, n, s)))
+    study.run_study(cfg, runs, shard=(0, 2))
+    assert ran == [runs[1], runs[3]]  # of the three left, the first and the third
+    ran.clear()
+    study.run_study(cfg, runs, shard=(1, 2))
+    assert ran == [runs[2]]
+    started = []
+
+    class Process:
+        def __init__(self, args, env):
+            started.append((args[1:], env["OMP_NUM_THREADS"], env["RMENS_PROFILE"]))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(study.subprocess, "Popen", Process)
+    monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
+    study.run_parallel("cpu", 2)
+    assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "cpu") for i in (0, 1)]
+
+
 def test_gao_fit_recovers_the_form_it_fits():
     kl = np.linspace(0.5, 60, 20)
     d = np.sqrt(kl)
@@ -184,6 +211,9 @@ def test_answers_gold_terms_and_step_times_tables():
     assert times.loc[("beta0", "single"), "generation"] == 2
     assert times.columns[1] == "proxy scoring"
     assert times.loc[("beta0", "single"), "total"] == 6
+    assert times.loc[("beta0", "single"), "CPU threads"] == "not logged"
+    threads = study.step_times(logs.assign(threads=[2, 1]))["CPU threads"]
+    assert threads.tolist() == ["1, 2"]  # one seed alone, one beside another (--jobs 2)
 
 
 def test_member_scores_takes_one_reward_models_columns_in_order():
