@@ -75,6 +75,14 @@ def plan(cfg, part: str = "paper") -> list[tuple[str, str, int]]:
     return parts[part]
 
 
+def cheap_runs(cfg, rivals=("ensemble_min", "multihead_min")) -> list[tuple[str, str, int]]:
+    """Notebook 08's PPO comparison: the paper's runs of ``rivals`` in the regimes and seeds of
+    the cheap ensemble's runs, then those (``plan(cfg, "cheap")``)."""
+    cheap = plan(cfg, "cheap")
+    return [(regime, run, seed) for regime, run, seed in plan(cfg)
+            if run in rivals and (regime, seed) in {(r, s) for r, _, s in cheap}] + cheap
+
+
 def results_dir(profile: str) -> Path:
     """``results/<profile>`` in the repository, or under ``$RMENS_RESULTS`` (the tests)."""
     override = os.environ.get(RESULTS_ENV)
@@ -231,10 +239,12 @@ def final_points(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def matched_kls(curves: pd.DataFrame, points: int = 4) -> dict[str, list[float]]:
-    """For each regime, ``points`` evenly spaced KL values (nats) that every run and seed
-    of it reaches — the KLs at which its runs can all be compared."""
+    """For each regime, up to ``points`` evenly spaced KL values (nats, rounded down to 0.1,
+    so never past a run's reach; repeats and 0 dropped) that every run and seed of it
+    reaches — the KLs at which its runs can all be compared."""
     reach = curves.groupby(["regime", "run", "seed"])["kl"].max().groupby("regime").min()
-    return {regime: [round(float(r) * i / points, 1) for i in range(1, points + 1)]
+    return {regime: sorted({float(np.floor(10 * float(r) * i / points)) / 10
+                            for i in range(1, points + 1)} - {0.0})
             for regime, r in reach.items()}
 
 

@@ -62,6 +62,11 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
     assert (df["proxy"] == df[study.CHEAP_RUN]).all()  # a stand-in of one head: its score
     with pytest.raises(ValueError, match="Valid: paper, cheap, all"):
         study.plan(cfg, "lora")
+    # notebook 08 sets it against the paper's ensembles of the same seeds
+    assert study.cheap_runs(cfg) == [("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 0), run]
+    assert study.cheap_runs(get_config("cpu")) == [
+        ("beta0", "ensemble_min", 0), ("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 1),
+        ("beta0", "multihead_min", 1), *study.CHEAP_PLAN]
 
 
 def _evals():
@@ -114,6 +119,9 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     assert fits.columns.tolist() == ["alpha", "beta", "peak_kl"]
     # the KLs every run and seed reaches: single seed 0 stops at 10 nats
     assert study.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
+    # a short drift: rounded down, never past the reach, no repeats, no 0
+    short = curves.assign(kl=curves["kl"] / 50)  # single seed 0 reaches 0.2 nats
+    assert study.matched_kls(short, points=4) == {"beta0": [0.1, 0.2]}
     by_regime = study.gold_at_kl(curves, {"beta0": [5.0]})
     assert by_regime["gold"].tolist() == at[at["kl"] == 5.0]["gold"].tolist()
 
