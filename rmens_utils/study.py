@@ -239,13 +239,17 @@ def final_points(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def matched_kls(curves: pd.DataFrame, points: int = 4) -> dict[str, list[float]]:
-    """For each regime, up to ``points`` evenly spaced KL values (nats, rounded down to 0.1,
-    so never past a run's reach; repeats and 0 dropped) that every run and seed of it
-    reaches — the KLs at which its runs can all be compared."""
+    """For each regime, ``points`` evenly spaced KL values (nats) that every run and seed of
+    it reaches — the KLs at which its runs can all be compared. Each is rounded down to two
+    significant figures: readable, and never past the shortest run's reach."""
     reach = curves.groupby(["regime", "run", "seed"])["kl"].max().groupby("regime").min()
-    return {regime: sorted({float(np.floor(10 * float(r) * i / points)) / 10
-                            for i in range(1, points + 1)} - {0.0})
-            for regime, r in reach.items()}
+    return {regime: [_round_down(float(r) * i / points) for i in range(1, points + 1)]
+            for regime, r in reach.items() if r > 0}
+
+
+def _round_down(x: float) -> float:
+    digits = 1 - int(np.floor(np.log10(x)))
+    return float(f"{np.floor(x * 10 ** digits) / 10 ** digits:.2g}")
 
 
 def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
@@ -261,7 +265,7 @@ def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
             value = np.interp(kl, c["kl"], c[column]) if c["kl"].min() <= kl <= c["kl"].max() \
                 else np.nan
             rows.append({"regime": regime, "run": run, "seed": seed, "kl": kl, column: value})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["regime", "run", "seed", "kl", column])
 
 
 def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
@@ -362,11 +366,13 @@ def verdict(diff: pd.Series, expected: str) -> str:
     none (and one seed as no evidence either way)."""
     if len(diff) < 2:
         return "not established (1 seed)"
-    sign = "> 0" if diff.mean() > 2 * diff.sem() else "< 0" if diff.mean() < -2 * diff.sem() else "≈ 0"
+    mean, se = diff.mean(), diff.sem()
+    sign = "> 0" if mean > 2 * se else "< 0" if mean < -2 * se else "≈ 0"
     if expected == "≈ 0":
         return "agrees: no difference beyond 2 s.e." if sign == "≈ 0" else "disagrees"
-    return "agrees" if sign == expected else "disagrees" if sign != "≈ 0" else \
-        "not established (within 2 s.e.)"
+    if sign == "≈ 0":
+        return "not established (within 2 s.e.)"
+    return "agrees" if sign == expected else "disagrees"
 
 
 def findings(curves: pd.DataFrame) -> pd.DataFrame:

@@ -119,9 +119,10 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     assert fits.columns.tolist() == ["alpha", "beta", "peak_kl"]
     # the KLs every run and seed reaches: single seed 0 stops at 10 nats
     assert study.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
-    # a short drift: rounded down, never past the reach, no repeats, no 0
-    short = curves.assign(kl=curves["kl"] / 50)  # single seed 0 reaches 0.2 nats
-    assert study.matched_kls(short, points=4) == {"beta0": [0.1, 0.2]}
+    # a short drift: two significant figures, rounded down (never past the reach)
+    short = curves.assign(kl=curves["kl"] / 30)  # single seed 0 reaches 1/3 nat
+    assert study.matched_kls(short, points=4) == {"beta0": [0.083, 0.16, 0.25, 0.33]}
+    assert study.gold_at_kl(curves, []).columns.tolist() == ["regime", "run", "seed", "kl", "gold"]
     by_regime = study.gold_at_kl(curves, {"beta0": [5.0]})
     assert by_regime["gold"].tolist() == at[at["kl"] == 5.0]["gold"].tolist()
 
