@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
-from .artifacts import CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, repo_root, stage_config
+from .artifacts import (CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, atomic_write_text,
+                        repo_root, stage_config)
 from .gold import term_columns
 from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES,
                      eval_prefix, ppo_params, ppo_stage, require)
@@ -135,8 +136,9 @@ def run_study(cfg, runs=None, shard: tuple[int, int] = (0, 1)) -> None:
     print(f"{len(runs) - len(todo)} of {len(runs)} runs already in "
           f"results/{cfg.profile}; {len(todo)} to run")
     i, n = shard
-    for j, (regime, name, seed) in enumerate(todo[i::n], 1):
-        print(f"[{j}/{len(todo[i::n])}{f' of shard {i + 1}/{n}' if n > 1 else ''}] "
+    mine = todo[i::n]
+    for j, (regime, name, seed) in enumerate(mine, 1):
+        print(f"[{j}/{len(mine)}{f' of shard {i + 1}/{n}' if n > 1 else ''}] "
               f"{ppo_stage(name, seed, regime)}")
         export_run(cfg, name, seed, regime)
 
@@ -344,29 +346,29 @@ def gao_rl_fits(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(fits).T
 
 
-# The papers' PPO claims, each as a per-seed quantity of the held-out curves and the sign the
-# papers expect: (claim, quantity, run, baseline, expected). "fall" is a run's gold at its best
-# evaluation minus at its end; noise alone makes it positive, so the single reward model's is
-# compared with the control's of the same seed (PPO on the gold itself has no proxy to exploit).
+# The papers' PPO claims, each as a per-seed measure of the held-out curves, compared between
+# two runs of the same seed, with the sign the papers expect: (claim, measure, run, baseline,
+# expected). "fall" is a run's gold at its best evaluation minus at its end; noise alone makes it
+# positive, so the single reward model's is compared with the control's (PPO on the gold itself
+# has no proxy to exploit).
+MEASURES = {"fall": "fall of the gold from its peak to the end", "end": "gold at the end"}
 CLAIMS = [
     ("a single proxy is overoptimised: its gold rises, then falls (Gao; Coste)",
-     "fall of the gold from its peak to the end: single − control", "single", CONTROL, "> 0"),
-    ("the full ensemble's min mitigates it (Coste)",
-     "gold at the end: ensemble_min − single", "ensemble_min", "single", "> 0"),
-    ("the multi-head min mitigates it (Ahmed)",
-     "gold at the end: multihead_min − single", "multihead_min", "single", "> 0"),
-    ("… as well as the full ensemble (Ahmed)",
-     "gold at the end: multihead_min − ensemble_min", "multihead_min", "ensemble_min", "≈ 0"),
+     "fall", "single", CONTROL, "> 0"),
+    ("the full ensemble's min mitigates it (Coste)", "end", "ensemble_min", "single", "> 0"),
+    ("the multi-head min mitigates it (Ahmed)", "end", "multihead_min", "single", "> 0"),
+    ("… as well as the full ensemble (Ahmed)", "end", "multihead_min", "ensemble_min", "≈ 0"),
 ]
+README_PROFILE = "cpu"  # the profile whose runs README.md shows
+FINDINGS_MARKERS = ("<!-- findings -->\n", "<!-- /findings -->")  # README's table between
 
 
-def verdict(diff: pd.Series, expected: str) -> str:
-    """Whether paired per-seed differences agree with the sign a claim expects: a mean more
-    than 2 standard errors from 0 over at least 2 seeds counts as a sign, anything less as
-    none (and one seed as no evidence either way)."""
-    if len(diff) < 2:
+def verdict(mean: float, se: float, seeds: int, expected: str) -> str:
+    """Whether a paired difference (mean ± s.e. over ``seeds``) agrees with the sign a claim
+    expects: a mean more than 2 standard errors from 0 over at least 2 seeds counts as a sign,
+    anything less as none (and one seed as no evidence either way)."""
+    if seeds < 2:
         return "not established (1 seed)"
-    mean, se = diff.mean(), diff.sem()
     sign = "> 0" if mean > 2 * se else "< 0" if mean < -2 * se else "≈ 0"
     if expected == "≈ 0":
         return "agrees: no difference beyond 2 s.e." if sign == "≈ 0" else "disagrees"
@@ -377,21 +379,26 @@ def verdict(diff: pd.Series, expected: str) -> str:
 
 def findings(curves: pd.DataFrame) -> pd.DataFrame:
     """The evidence on each of :data:`CLAIMS` in each regime, from the runs in ``curves``
-    (:func:`seed_curves`): the paired difference over the seeds both runs have, mean ± s.e.,
-    and its :func:`verdict`. What the README's findings table shows."""
-    ends = final_points(curves).set_index(["regime", "run", "seed"])["gold"]
-    by = {"fall": curves.groupby(["regime", "run", "seed"])["gold"].max() - ends, "end": ends}
+    (:func:`seed_curves`): the :func:`paired_difference` over the seeds both runs have and its
+    :func:`verdict`. What the README's findings table shows."""
+    keys = ["regime", "run", "seed"]
+    ends = final_points(curves).set_index(keys)["gold"]
+    values = {"end": ends, "fall": curves.groupby(keys)["gold"].max() - ends}
     rows = []
-    for regime in curves["regime"].unique():
-        for claim, quantity, run, baseline, expected in CLAIMS:
-            value = by["fall" if quantity.startswith("fall") else "end"].loc[regime]
-            if run not in value.index or baseline not in value.index:
-                continue
-            diff = (value.loc[run] - value.loc[baseline]).dropna()
-            rows.append({"regime": regime, "claim": claim, "quantity": quantity,
-                         "expected": expected, "mean": diff.mean(), "se": diff.sem(),
-                         "seeds": len(diff), "verdict": verdict(diff, expected)})
-    return pd.DataFrame(rows)
+    for claim, measure, run, baseline, expected in CLAIMS:
+        table = values[measure].reset_index()
+        pairs = paired_difference(table[table["run"].isin([run, baseline])], "gold", baseline)
+        named = "control" if baseline == CONTROL else baseline
+        for pair in pairs.to_dict("records"):
+            mean, se, seeds = pair[f"gold − {baseline}"], pair["se"], pair["seeds"]
+            if seeds:
+                rows.append({"regime": pair["regime"], "claim": claim,
+                             "quantity": f"{MEASURES[measure]}: {run} − {named}",
+                             "expected": expected, "mean": mean, "se": se, "seeds": seeds,
+                             "verdict": verdict(mean, se, seeds, expected)})
+    columns = ["regime", "claim", "quantity", "expected", "mean", "se", "seeds", "verdict"]
+    return pd.DataFrame(rows, columns=columns).sort_values("regime", kind="stable",
+                                                           ignore_index=True)
 
 
 def findings_markdown(table: pd.DataFrame) -> str:
@@ -405,12 +412,22 @@ def findings_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_readme_findings(table: str, readme: Path | None = None) -> Path:
+    """Put ``table`` (:func:`findings_markdown`) between README.md's :data:`FINDINGS_MARKERS`,
+    in place of the table there."""
+    readme = readme or repo_root() / "README.md"
+    start, end = FINDINGS_MARKERS
+    head, rest = readme.read_text().split(start)
+    atomic_write_text(readme, head + start + table + end + rest.split(end, 1)[1])
+    return readme
+
+
 def save_figures(cfg) -> list[Path]:
-    """What the README shows from the runs in ``results/``, saved in
-    ``results/<profile>/``: held-out gold and optimised reward against KL of each regime
-    (:func:`plotting.plot_study_vs_kl`, ``gold_vs_kl_<regime>.png``; the title says how many
-    of the plan's runs are in) and the findings table (:func:`findings_markdown`,
-    ``findings.md``). Runs still missing are left out."""
+    """What the README shows from the runs in ``results/`` (runs still missing are left out):
+    held-out gold and optimised reward against KL of each regime
+    (:func:`plotting.plot_study_vs_kl`), saved as ``results/<profile>/gold_vs_kl_<regime>.png``
+    (the title says how many of the plan's runs are in); on the README's profile, also its
+    findings table (:func:`write_readme_findings`)."""
     import matplotlib.pyplot as plt
 
     from .plotting import plot_study_vs_kl
@@ -427,8 +444,8 @@ def save_figures(cfg) -> list[Path]:
         paths.append(results_dir(cfg.profile) / f"gold_vs_kl_{regime}.png")
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
         plt.close(fig)
-    paths.append(results_dir(cfg.profile) / "findings.md")
-    paths[-1].write_text(findings_markdown(findings(curves)))
+    if cfg.profile == README_PROFILE:
+        paths.append(write_readme_findings(findings_markdown(findings(curves))))
     return paths
 
 
@@ -440,7 +457,7 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", help="default: $RMENS_PROFILE, else cpu")
     parser.add_argument("--list", action="store_true", help="show what is done and stop")
     parser.add_argument("--figures", action="store_true",
-                        help="draw the README's figures and findings table from the runs in "
+                        help="redraw the README's figure and findings table from the runs in "
                              "results/ and stop")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at a time, in as many processes (2 on 2 cores: ~1.6x the "
