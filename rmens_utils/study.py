@@ -28,8 +28,10 @@ import pandas as pd
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import (CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, atomic_write_text,
-                        repo_root, stage_config)
+                        repo_root, runs_root, stage_config)
+from .environment import runs_location
 from .gold import term_columns
+from .hardware import PRECISION_ENV
 from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES,
                      eval_prefix, ppo_params, ppo_stage, require)
 
@@ -113,12 +115,56 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
             evals = evals[evals["step"] > 0]
         evals.to_parquet(tmp / "eval.parquet", index=False)
         atomic_write_json(tmp / CONFIG_FILE, stage_config(folder))
-    # step 0 of every run, shared: written again with each run, so it never lags its settings
-    sft_eval = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
-    tmp = sft_eval.with_name(f".{sft_eval.name}.tmp")
-    shutil.copy(require(cfg, PPO_EVAL) / "eval.parquet", tmp)
-    os.replace(tmp, sft_eval)
+    # step 0 of every run, shared: the first run writes it, every later one must match it
+    check_same_build(cfg)
     return out
+
+
+def check_same_build(cfg) -> None:
+    """Stop unless the SFT policy and reward models in the runs folder are the ones the runs
+    already in ``results/`` started from; the first run's build becomes that reference.
+
+    The upstream stages (SFT, labels, reward models) are models, so they live in the runs
+    folder, never in ``results/``. Built again on another machine they may come out different:
+    another CPU's kernels round differently, and a CPU that computes bf16 natively picks bf16.
+    Runs from two builds do not compare, so the check is the step-0 evaluation (the SFT
+    policy's held-out answers and every reward's scores of them, ``eval_sft.parquet``), which
+    all of a build's runs share, and first, before hours of building, the precision."""
+    reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
+    made_in = reference.with_name("precision.txt")  # of the reference build
+    own_study = (f"or make a study of your own: set {RESULTS_ENV} to an empty folder "
+                 f"(e.g. `{RESULTS_ENV}=my_results bash scripts/run_study.sh`)")
+    if made_in.exists() and made_in.read_text().strip() != cfg.precision:
+        were = made_in.read_text().strip()
+        raise RuntimeError(f"The runs in {reference.parent} were made in {were}; here the models "
+                           f"would be built in {cfg.precision}. Set {PRECISION_ENV}={were}, "
+                           f"{own_study}.")
+    ours = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
+    if not reference.exists():
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        tmp = reference.with_name(f".{reference.name}.tmp")
+        ours.to_parquet(tmp, index=False)
+        os.replace(tmp, reference)
+    elif not same_evaluation(ours, theirs := pd.read_parquet(reference)):
+        differ = (ours["text"] != theirs["text"]).sum() if len(ours) == len(theirs) else "all"
+        raise RuntimeError(
+            f"The runs in {reference.parent} started from another build of the SFT policy and "
+            f"reward models than the one in the runs folder ({runs_location(runs_root())}): "
+            f"their step-0 evaluations differ ({differ} of {len(theirs)} answers; gold mean "
+            f"{theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs from "
+            "two builds do not compare. Go on with the runs folder that made them (it is not in "
+            f"the repository), {own_study}.")
+    if not made_in.exists():
+        atomic_write_text(made_in, cfg.precision + "\n")
+
+
+def same_evaluation(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-4) -> bool:
+    """The same answers with the same scores (to ``atol``: float rounding aside)."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b) or (a["text"] != b["text"]).any():
+        return False
+    numbers = a.select_dtypes("number").columns
+    return np.allclose(a[numbers].to_numpy(float), b[numbers].to_numpy(float), atol=atol,
+                       equal_nan=True)
 
 
 def status(cfg, runs=None) -> pd.DataFrame:
@@ -137,20 +183,30 @@ def run_study(cfg, runs=None, shard: tuple[int, int] = (0, 1)) -> None:
           f"results/{cfg.profile}; {len(todo)} to run")
     i, n = shard
     mine = todo[i::n]
+    if mine:
+        check_same_build(cfg)  # before hours of PPO, not after
     for j, (regime, name, seed) in enumerate(mine, 1):
         print(f"[{j}/{len(mine)}{f' of shard {i + 1}/{n}' if n > 1 else ''}] "
               f"{ppo_stage(name, seed, regime)}")
         export_run(cfg, name, seed, regime)
 
 
-def run_parallel(profile: str, jobs: int) -> None:
+def run_parallel(cfg, jobs: int) -> None:
     """:func:`run_study` in ``jobs`` processes at once, each on its share of the runs left and
     on cores / jobs threads. On 2 CPU cores (AMD EPYC, AVX2), two one-thread processes made
     1.6x the PPO steps an hour of one two-thread process: sampling and the small matrix
     products of these models keep a second thread poorly busy. Each process needs its own
-    memory (about 8 GB on cpu)."""
+    memory (about 8 GB on cpu). The stages the runs share are built first, here, once."""
+    todo = [(r, n, s) for r, n, s in plan(cfg, "all") if not is_exported(cfg, n, s, r)]
+    if not todo:
+        return run_study(cfg)
+    check_same_build(cfg)
+    for stage in dict.fromkeys(PPO_RUNS[name][0] for _, name, _ in todo):
+        if stage != GOLD:
+            require(cfg, stage)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RMENS_PROFILE": profile}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RMENS_PROFILE": cfg.profile,
+           PRECISION_ENV: cfg.precision}
     processes = [subprocess.Popen([sys.executable, "-m", "rmens_utils.study", "--shard",
                                    f"{i}/{jobs}"], env=env) for i in range(jobs)]
     if any([p.wait() for p in processes]):
@@ -472,7 +528,7 @@ def main(argv=None) -> None:
     elif args.figures:
         print("\n".join(str(p) for p in save_figures(cfg)))
     elif args.jobs > 1:
-        run_parallel(cfg.profile, args.jobs)
+        run_parallel(cfg, args.jobs)
     else:
         run_study(cfg, shard=tuple(map(int, args.shard.split("/"))))
 

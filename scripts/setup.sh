@@ -16,7 +16,7 @@ if python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '${
   echo "torch ${TORCH#torch==} is installed"
 elif [ "$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null; then
   # PyPI's Linux wheels bundle CUDA; PyTorch's CPU index has the same release without it.
-  python -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu --timeout 20 \
+  python -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu --timeout 20 --retries 1 \
     || { echo "PyTorch's CPU index is out of reach: installing $TORCH from the default index"
          python -m pip install -q "$TORCH"; }
 else

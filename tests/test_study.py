@@ -175,10 +175,12 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     runs = [("beta0", "single", 0), ("beta0", "gold", 0), ("beta0", "single", 1),
             ("beta0", "gold", 1)]
     monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: (r, n, s) == runs[0])
-    ran = []
+    ran, built = [], []
     monkeypatch.setattr(study, "export_run", lambda c, n, s, r: ran.append((r, n, s)))
+    monkeypatch.setattr(study, "check_same_build", lambda c: built.append("step 0"))
     study.run_study(cfg, runs, shard=(0, 2))
     assert ran == [runs[1], runs[3]]  # of the three left, the first and the third
+    assert built == ["step 0"]  # checked before the first run
     ran.clear()
     study.run_study(cfg, runs, shard=(1, 2))
     assert ran == [runs[2]]
@@ -193,8 +195,43 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
 
     monkeypatch.setattr(study.subprocess, "Popen", Process)
     monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
-    study.run_parallel("cpu", 2)
-    assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "cpu") for i in (0, 1)]
+    built.clear()
+    monkeypatch.setattr(study, "require", lambda c, stage: built.append(stage))
+    study.run_parallel(cfg, 2)
+    # what the runs share is built once, before the processes start
+    assert built == ["step 0", "rm_single", "rm_multihead", "rm_ensemble",
+                     "rm_variants/lora_k3"]  # the smoke plan's rewards, each once; no gold
+    assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "smoke")
+                       for i in (0, 1)]
+
+
+def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch):
+    cfg = get_config("smoke")
+    monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(study, "require", lambda c, stage: runs)
+    step0 = pd.DataFrame({"step": [0, 0], "text": ["Sleep early.", "Drink water."],
+                          "gold": [4.0, 5.0], "single_0": [0.1, np.nan]})
+    step0.to_parquet(runs / "eval.parquet")
+    study.check_same_build(cfg)  # the first: it becomes the reference
+    reference = tmp_path / "results" / "smoke" / "ppo" / "eval_sft.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(reference), step0)
+    step0.assign(gold=step0["gold"] + 1e-6).to_parquet(runs / "eval.parquet")
+    study.check_same_build(cfg)  # float rounding: the same build
+    step0.assign(text=["Sleep early.", "Drink tea."]).to_parquet(runs / "eval.parquet")
+    with pytest.raises(RuntimeError, match=r"another build.*1 of 2 answers.*RMENS_RESULTS"):
+        study.check_same_build(cfg)
+    step0.assign(single_0=[0.2, np.nan]).to_parquet(runs / "eval.parquet")
+    with pytest.raises(RuntimeError, match="0 of 2 answers"):  # same answers, other scores
+        study.check_same_build(cfg)
+    made_in = reference.with_name("precision.txt")
+    assert made_in.read_text() == f"{cfg.precision}\n"
+    other = "bf16" if cfg.precision == "fp32" else "fp32"
+    made_in.write_text(f"{other}\n")  # refused before anything is built
+    monkeypatch.setattr(study, "require", lambda c, stage: pytest.fail("built"))
+    with pytest.raises(RuntimeError, match=f"were made in {other}.*RMENS_PRECISION={other}"):
+        study.check_same_build(cfg)
 
 
 def test_gao_fit_recovers_the_form_it_fits():
