@@ -207,7 +207,8 @@ def test_the_refreshed_sampler_is_exactly_a_fresh_merged_copy(stand_ins):
         for p in model.parameters():
             if p.requires_grad:
                 p.add_(0.01 * torch.randn_like(p))
-    fresh = copy.deepcopy(model.policy).merge_and_unload()
+    # in the sampling dtype, as the sampler is (bf16 where the CPU computes it natively)
+    fresh = copy.deepcopy(model.policy).merge_and_unload().to(model.precision.sample_dtype)
     refreshed = sampling_copy(model)
     assert refreshed is first and "_sampler" not in dict(model.named_modules())
     fresh_weights = fresh.state_dict()
