@@ -83,7 +83,9 @@ def setup(profile: str | None = None, runs_dir: str | os.PathLike | None = None,
         _, why = pick_precision(cfg.device)
         print(f"profile: {cfg.profile}   runs folder: {runs_location(runs_root())}   "
               f"running on: {where}")
-        print(f"device: {cfg.device} ({torch.get_num_threads()} CPU threads)   "
+        # the CPU's vector kernels decide float rounding, so what a build comes out as
+        kernels = torch.backends.cpu.get_cpu_capability()
+        print(f"device: {cfg.device} ({torch.get_num_threads()} CPU threads, {kernels} kernels)   "
               f"precision: {cfg.precision} ({why})")
         print("   ".join(f"{k} {v}" for k, v in package_versions().items()))
     return cfg

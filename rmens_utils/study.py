@@ -122,7 +122,8 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
 
 def check_same_build(cfg) -> None:
     """Stop unless the SFT policy and reward models in the runs folder are the ones the runs
-    already in ``results/`` started from; the first run's build becomes that reference.
+    already in ``results/`` started from; the first run's build becomes that reference (and a
+    new one when no run of today's settings is left: a study made afresh).
 
     The upstream stages (SFT, labels, reward models) are models, so they live in the runs
     folder, never in ``results/``. Built again on another machine they may come out different:
@@ -132,19 +133,22 @@ def check_same_build(cfg) -> None:
     all of a build's runs share, and first, before hours of building, the precision."""
     reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
     made_in = reference.with_name("precision.txt")  # of the reference build
+    # a reference with no run of today's settings beside it is stale (settings changed)
+    in_use = reference.exists() and any(is_exported(cfg, n, s, r) for r, n, s in plan(cfg, "all"))
     own_study = (f"or make a study of your own: set {RESULTS_ENV} to an empty folder "
                  f"(e.g. `{RESULTS_ENV}=my_results bash scripts/run_study.sh`)")
-    if made_in.exists() and made_in.read_text().strip() != cfg.precision:
+    if in_use and made_in.exists() and made_in.read_text().strip() != cfg.precision:
         were = made_in.read_text().strip()
         raise RuntimeError(f"The runs in {reference.parent} were made in {were}; here the models "
                            f"would be built in {cfg.precision}. Set {PRECISION_ENV}={were}, "
                            f"{own_study}.")
     ours = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
-    if not reference.exists():
+    if not in_use:
         reference.parent.mkdir(parents=True, exist_ok=True)
         tmp = reference.with_name(f".{reference.name}.tmp")
         ours.to_parquet(tmp, index=False)
         os.replace(tmp, reference)
+        atomic_write_text(made_in, cfg.precision + "\n")
     elif not same_evaluation(ours, theirs := pd.read_parquet(reference)):
         differ = (ours["text"] != theirs["text"]).sum() if len(ours) == len(theirs) else "all"
         raise RuntimeError(
@@ -154,7 +158,7 @@ def check_same_build(cfg) -> None:
             f"{theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs from "
             "two builds do not compare. Go on with the runs folder that made them (it is not in "
             f"the repository), {own_study}.")
-    if not made_in.exists():
+    elif not made_in.exists():
         atomic_write_text(made_in, cfg.precision + "\n")
 
 

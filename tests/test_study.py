@@ -217,6 +217,12 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     study.check_same_build(cfg)  # the first: it becomes the reference
     reference = tmp_path / "results" / "smoke" / "ppo" / "eval_sft.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(reference), step0)
+    step0.assign(text=["Sleep well.", "Drink tea."]).to_parquet(runs / "eval.parquet")
+    study.check_same_build(cfg)  # no run of today's settings in results/: a new reference
+    assert pd.read_parquet(reference)["text"].tolist() == ["Sleep well.", "Drink tea."]
+    step0.to_parquet(runs / "eval.parquet")
+    study.check_same_build(cfg)
+    monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: n == "single")  # a run made
     step0.assign(gold=step0["gold"] + 1e-6).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # float rounding: the same build
     step0.assign(text=["Sleep early.", "Drink tea."]).to_parquet(runs / "eval.parquet")
