@@ -150,12 +150,16 @@ def check_same_build(cfg) -> None:
         os.replace(tmp, reference)
         atomic_write_text(made_in, cfg.precision + "\n")
     elif not same_evaluation(ours, theirs := pd.read_parquet(reference)):
-        differ = (ours["text"] != theirs["text"]).sum() if len(ours) == len(theirs) else "all"
+        comparable = len(ours) == len(theirs) and list(ours.columns) == list(theirs.columns)
+        differ = (ours["text"] != theirs["text"]).sum() if comparable else "all"
+        scores = ours.select_dtypes("number").columns
+        gap = (ours[scores] - theirs[scores]).abs().max() if comparable else None
+        largest = f", scores by up to {gap.max():.2g} ({gap.idxmax()})" if comparable else ""
         raise RuntimeError(
             f"The runs in {reference.parent} started from another build of the SFT policy and "
             f"reward models than the one in the runs folder ({runs_location(runs_root())}): "
-            f"their step-0 evaluations differ ({differ} of {len(theirs)} answers; gold mean "
-            f"{theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs from "
+            f"their step-0 evaluations differ ({differ} of {len(theirs)} answers{largest}; gold "
+            f"mean {theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs from "
             "two builds do not compare. Go on with the runs folder that made them (it is not in "
             f"the repository), {own_study}.")
     elif not made_in.exists():
