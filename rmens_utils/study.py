@@ -115,8 +115,6 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
             evals = evals[evals["step"] > 0]
         evals.to_parquet(tmp / "eval.parquet", index=False)
         atomic_write_json(tmp / CONFIG_FILE, stage_config(folder))
-    # step 0 of every run, shared: the first run writes it, every later one must match it
-    check_same_build(cfg)
     return out
 
 
@@ -130,7 +128,8 @@ def check_same_build(cfg) -> None:
     another CPU's kernels round differently, and a CPU that computes bf16 natively picks bf16.
     Runs from two builds do not compare, so the check is the step-0 evaluation (the SFT
     policy's held-out answers and every reward's scores of them, ``eval_sft.parquet``), which
-    all of a build's runs share, and first, before hours of building, the precision."""
+    all of a build's runs share, and first, before hours of building, the precision.
+    Called before a study's first run."""
     reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
     made_in = reference.with_name("precision.txt")  # of the reference build
     # a reference with no run of today's settings beside it is stale (settings changed)
@@ -142,37 +141,37 @@ def check_same_build(cfg) -> None:
         raise RuntimeError(f"The runs in {reference.parent} were made in {were}; here the models "
                            f"would be built in {cfg.precision}. Set {PRECISION_ENV}={were}, "
                            f"{own_study}.")
-    ours = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
-    if not in_use:
-        reference.parent.mkdir(parents=True, exist_ok=True)
+    step0 = require(cfg, PPO_EVAL) / "eval.parquet"
+    if not in_use:  # step 0 of every run, shared: this build's is the reference from now on
         tmp = reference.with_name(f".{reference.name}.tmp")
-        ours.to_parquet(tmp, index=False)
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(step0, tmp)
         os.replace(tmp, reference)
-        atomic_write_text(made_in, cfg.precision + "\n")
-    elif not same_evaluation(ours, theirs := pd.read_parquet(reference)):
-        comparable = len(ours) == len(theirs) and list(ours.columns) == list(theirs.columns)
-        differ = (ours["text"] != theirs["text"]).sum() if comparable else "all"
-        scores = ours.select_dtypes("number").columns
-        gap = (ours[scores] - theirs[scores]).abs().max() if comparable else None
-        largest = f", scores by up to {gap.max():.2g} ({gap.idxmax()})" if comparable else ""
+    elif differ := build_difference(ours := pd.read_parquet(step0),
+                                    theirs := pd.read_parquet(reference)):
         raise RuntimeError(
             f"The runs in {reference.parent} started from another build of the SFT policy and "
             f"reward models than the one in the runs folder ({runs_location(runs_root())}): "
-            f"their step-0 evaluations differ ({differ} of {len(theirs)} answers{largest}; gold "
-            f"mean {theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs from "
-            "two builds do not compare. Go on with the runs folder that made them (it is not in "
-            f"the repository), {own_study}.")
-    elif not made_in.exists():
+            f"their step-0 evaluations differ ({differ}; gold mean {theirs['gold'].mean():.4f} "
+            f"there, {ours['gold'].mean():.4f} here). Runs from two builds do "
+            "not compare. Go on with the runs folder that made them (it is not in the "
+            f"repository), {own_study}.")
+    if not in_use or not made_in.exists():
         atomic_write_text(made_in, cfg.precision + "\n")
 
 
-def same_evaluation(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-4) -> bool:
-    """The same answers with the same scores (to ``atol``: float rounding aside)."""
-    if list(a.columns) != list(b.columns) or len(a) != len(b) or (a["text"] != b["text"]).any():
-        return False
-    numbers = a.select_dtypes("number").columns
-    return np.allclose(a[numbers].to_numpy(float), b[numbers].to_numpy(float), atol=atol,
-                       equal_nan=True)
+def build_difference(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4) -> str | None:
+    """How two step-0 evaluations differ, or None when they have the same answers and the same
+    scores (to ``atol``: float rounding aside)."""
+    if list(ours.columns) != list(theirs.columns) or len(ours) != len(theirs):
+        return "other columns or prompts"
+    numbers = ours.select_dtypes("number").columns
+    gap = (ours[numbers] - theirs[numbers]).abs().max()
+    texts = (ours["text"] != theirs["text"]).sum()
+    if not texts and gap.max() <= atol:
+        return None
+    scores = f", scores by up to {gap.max():.2g} ({gap.idxmax()})" if gap.max() > atol else ""
+    return f"{texts} of {len(theirs)} answers{scores}"
 
 
 def status(cfg, runs=None) -> pd.DataFrame:
