@@ -6,10 +6,8 @@ cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export RMENS_PROFILE="${RMENS_PROFILE:-cpu}"
 if [ "$RMENS_PROFILE" = cpu ] && [ "$(uname -m)" = x86_64 ]; then
-  # The cpu runs in results/ were made in float32 on an AVX2-only CPU. An AVX-512 CPU left to
-  # its own kernels builds a slightly different SFT policy (eval loss 2.349369 instead of
-  # 2.349371) and from it other labels (168 of 2,000 pairs); held to AVX2 kernels it gave
-  # 2.349371. The study checks the whole build before running (study.check_same_build).
+  # The cpu runs in results/ were made in float32 on an AVX2-only CPU: the same kernels on any
+  # x86 CPU (README, "The PPO study", says what an AVX-512 CPU's own kernels built instead).
   export RMENS_PRECISION="${RMENS_PRECISION:-fp32}" ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"
   export MKL_CBWR="${MKL_CBWR:-AVX2}"
 fi
