@@ -143,6 +143,15 @@ def parse_variant_stage(stage: str) -> tuple[str, int | None] | None:
     return (match[1], member) if (member is None) != ("members" in VARIANTS[match[1]]) else None
 
 
+
+def trained_stages(cfg, reward: str) -> list[str]:
+    """The stages that train reward ``reward``: a full or LoRA ensemble's members, else itself."""
+    if reward == RM_ENSEMBLE:
+        return [member_stage(i) for i in range(cfg.rm.num_members)]
+    members = VARIANTS.get(reward.removeprefix(f"{RM_VARIANTS}/"), {}).get("members")
+    return [variant_stage(reward.removeprefix(f"{RM_VARIANTS}/"), i)
+            for i in range(members)] if members else [reward]
+
 # name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
 GOLD = "gold"
 PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itself

@@ -33,7 +33,7 @@ from .environment import runs_location
 from .gold import term_columns
 from .hardware import PRECISION_ENV
 from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES,
-                     eval_prefix, ppo_params, ppo_stage, require)
+                     eval_prefix, ppo_params, ppo_stage, require, trained_stages)
 
 RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
@@ -128,7 +128,9 @@ def check_same_build(cfg) -> None:
     another CPU's kernels round differently, and a CPU that computes bf16 natively picks bf16.
     Runs from two builds do not compare, so the check is the step-0 evaluation (the SFT
     policy's held-out answers and every reward's scores of them, ``eval_sft.parquet``), which
-    all of a build's runs share, and first, before hours of building, the precision.
+    all of a build's runs share, and first, before hours of building, the precision. Reward
+    models retrained with rounding differences along the way are the same build
+    (:func:`build_difference`).
     Called before a study's first run."""
     reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
     made_in = reference.with_name("precision.txt")  # of the reference build
@@ -156,22 +158,43 @@ def check_same_build(cfg) -> None:
             f"there, {ours['gold'].mean():.4f} here). Runs from two builds do "
             "not compare. Go on with the runs folder that made them (it is not in the "
             f"repository), {own_study}.")
+    else:
+        gap, corr = score_gaps(ours, theirs)
+        print(f"The runs folder's models are the build of the runs in results/: the same answers "
+              f"and gold at step 0; reward scores up to {gap[corr.index].max():.2g} apart, "
+              f"correlation ≥ {corr.min():.4f} (at least {SAME_REWARD_CORR} is the same build).")
     if not in_use or not made_in.exists():
         atomic_write_text(made_in, cfg.precision + "\n")
 
 
-def build_difference(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4) -> str | None:
-    """How two step-0 evaluations differ, or None when they have the same answers and the same
-    scores (to ``atol``: float rounding aside)."""
+# Reward models retrained on another machine round differently along the way: on the SFT
+# answers, the rebuilt models' scores correlated 0.9999 with the first build's (up to 0.05
+# apart, sd ~1.1; README, "The PPO study"), while the full ensemble's members, reward models
+# of different seeds, correlate 0.81 (notebook 08). The policy and gold must match exactly.
+SAME_REWARD_CORR = 0.999
+
+
+def build_difference(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4,
+                     min_corr: float = SAME_REWARD_CORR) -> str | None:
+    """How two step-0 evaluations differ, or None when they come from the same build: the same
+    answers, the same gold and other numbers (to ``atol``: float rounding) and reward scores
+    that correlate at least ``min_corr`` with the reference's."""
     if list(ours.columns) != list(theirs.columns) or len(ours) != len(theirs):
         return "other columns or prompts"
-    numbers = ours.select_dtypes("number").columns
-    gap = (ours[numbers] - theirs[numbers]).abs().max()
+    gap, corr = score_gaps(ours, theirs)
     texts = (ours["text"] != theirs["text"]).sum()
-    if not texts and gap.max() <= atol:
-        return None
-    scores = f", scores by up to {gap.max():.2g} ({gap.idxmax()})" if gap.max() > atol else ""
-    return f"{texts} of {len(theirs)} answers{scores}"
+    changed = [f"{c} by up to {g:.2g}" for c, g in gap.drop(corr.index).items() if g > atol]
+    changed += [f"{c} correlates {r:.4f}" for c, r in corr.items()
+                if not r >= min_corr and gap[c] > atol]  # (r is NaN for a constant column)
+    return ", ".join([f"{texts} of {len(theirs)} answers", *changed]) if texts or changed else None
+
+
+def score_gaps(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The largest difference of each number column of two step-0 evaluations, and the
+    correlation of each reward's scores (``<prefix>_<j>`` columns)."""
+    numbers = ours.select_dtypes("number").columns
+    rewards = [c for c in numbers if c.rsplit("_", 1)[0] in EVAL_REWARDS.values()]
+    return (ours[numbers] - theirs[numbers]).abs().max(), ours[rewards].corrwith(theirs[rewards])
 
 
 def status(cfg, runs=None) -> pd.DataFrame:
@@ -208,8 +231,8 @@ def run_parallel(cfg, jobs: int) -> None:
     if not todo:
         return run_study(cfg)
     check_same_build(cfg)
-    for stage in dict.fromkeys(PPO_RUNS[name][0] for _, name, _ in todo):
-        if stage != GOLD:
+    for reward in dict.fromkeys(PPO_RUNS[name][0] for _, name, _ in todo):
+        for stage in trained_stages(cfg, reward) if reward != GOLD else ():
             require(cfg, stage)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RMENS_PROFILE": cfg.profile,

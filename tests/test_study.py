@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmens_utils import rlhf, study
+from rmens_utils import rlhf, stages, study
 from rmens_utils.artifacts import repo_root
 from rmens_utils.config import get_config
 from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in rewards)
@@ -196,11 +196,13 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     monkeypatch.setattr(study.subprocess, "Popen", Process)
     monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
     built.clear()
-    monkeypatch.setattr(study, "require", lambda c, stage: built.append(stage))
+    monkeypatch.setattr(study, "require", lambda c, name: built.append(stages.stage(c, name).name))
     study.run_parallel(cfg, 2)
-    # what the runs share is built once, before the processes start
-    assert built == ["step 0", "rm_single", "rm_multihead", "rm_ensemble",
-                     "rm_variants/lora_k3"]  # the smoke plan's rewards, each once; no gold
+    # what the runs share is built once, before the processes start: the smoke plan's rewards,
+    # each once, through the stages that train them; no gold
+    members = [f"rm_ensemble/member_{i}" for i in range(cfg.rm.num_members)]
+    assert built == ["step 0", "rm_single", "rm_multihead", *members,
+                     *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
     assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "smoke")
                        for i in (0, 1)]
 
@@ -211,25 +213,30 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     runs = tmp_path / "runs"
     runs.mkdir()
     monkeypatch.setattr(study, "require", lambda c, stage: runs)
-    step0 = pd.DataFrame({"step": [0, 0], "text": ["Sleep early.", "Drink water."],
-                          "gold": [4.0, 5.0], "single_0": [0.1, np.nan]})
+    step0 = pd.DataFrame({"step": 0, "text": ["Sleep early.", "Drink water.", "Walk.", "Read."],
+                          "gold": [4.0, 5.0, 3.0, 4.5], "single_0": [0.1, -1.0, 0.7, 1.2]})
     step0.to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # the first: it becomes the reference
     reference = tmp_path / "results" / "smoke" / "ppo" / "eval_sft.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(reference), step0)
-    step0.assign(text=["Sleep well.", "Drink tea."]).to_parquet(runs / "eval.parquet")
+    step0.assign(text=["Sleep well.", "Drink tea.", "Run.", "Nap."]).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # no run of today's settings in results/: a new reference
-    assert pd.read_parquet(reference)["text"].tolist() == ["Sleep well.", "Drink tea."]
+    assert pd.read_parquet(reference)["text"].tolist() == ["Sleep well.", "Drink tea.", "Run.", "Nap."]
     step0.to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)
     monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: n == "single")  # a run made
     step0.assign(gold=step0["gold"] + 1e-6).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # float rounding: the same build
-    step0.assign(text=["Sleep early.", "Drink tea."]).to_parquet(runs / "eval.parquet")
-    with pytest.raises(RuntimeError, match=r"another build.*1 of 2 answers.*RMENS_RESULTS"):
+    step0.assign(single_0=step0["single_0"] + [0.02, -0.01, 0.0, 0.01]).to_parquet(runs / "eval.parquet")
+    study.check_same_build(cfg)  # a reward model retrained with rounding differences
+    step0.assign(text=["Sleep early.", "Drink tea.", "Walk.", "Read."]).to_parquet(runs / "eval.parquet")
+    with pytest.raises(RuntimeError, match=r"another build.*1 of 4 answers.*RMENS_RESULTS"):
         study.check_same_build(cfg)
-    step0.assign(single_0=[0.2, np.nan]).to_parquet(runs / "eval.parquet")
-    with pytest.raises(RuntimeError, match=r"0 of 2 answers, scores by up to 0.1 \(single_0\)"):
+    step0.assign(gold=step0["gold"] + 0.01).to_parquet(runs / "eval.parquet")
+    with pytest.raises(RuntimeError, match=r"0 of 4 answers, gold by up to 0.01;"):
+        study.check_same_build(cfg)
+    step0.assign(single_0=[0.1, 1.2, 0.7, -1.0]).to_parquet(runs / "eval.parquet")  # another RM
+    with pytest.raises(RuntimeError, match=r"0 of 4 answers, single_0 correlates -0\.\d+;"):
         study.check_same_build(cfg)
     made_in = reference.with_name("precision.txt")
     assert made_in.read_text() == f"{cfg.precision}\n"
