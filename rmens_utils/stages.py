@@ -148,9 +148,9 @@ def trained_stages(cfg, reward: str) -> list[str]:
     """The stages that train reward ``reward``: a full or LoRA ensemble's members, else itself."""
     if reward == RM_ENSEMBLE:
         return [member_stage(i) for i in range(cfg.rm.num_members)]
-    members = VARIANTS.get(reward.removeprefix(f"{RM_VARIANTS}/"), {}).get("members")
-    return [variant_stage(reward.removeprefix(f"{RM_VARIANTS}/"), i)
-            for i in range(members)] if members else [reward]
+    variant = reward.removeprefix(f"{RM_VARIANTS}/")
+    members = VARIANTS.get(variant, {}).get("members")
+    return [variant_stage(variant, i) for i in range(members)] if members else [reward]
 
 # name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
 GOLD = "gold"
