@@ -143,7 +143,6 @@ def parse_variant_stage(stage: str) -> tuple[str, int | None] | None:
     return (match[1], member) if (member is None) != ("members" in VARIANTS[match[1]]) else None
 
 
-
 def trained_stages(cfg, reward: str) -> list[str]:
     """The stages that train reward ``reward``: a full or LoRA ensemble's members, else itself."""
     if reward == RM_ENSEMBLE:
@@ -151,6 +150,7 @@ def trained_stages(cfg, reward: str) -> list[str]:
     variant = reward.removeprefix(f"{RM_VARIANTS}/")
     members = VARIANTS.get(variant, {}).get("members")
     return [variant_stage(variant, i) for i in range(members)] if members else [reward]
+
 
 # name: (reward stage, aggregation of its k scores); "gold": the control, PPO on the gold itself
 GOLD = "gold"
@@ -277,7 +277,7 @@ def stage(cfg, name: str) -> Stage:
                      lambda c: variant_params(c, variant, member),
                      lambda c: diversity.train_variant_stage(c, variant, member),
                      "variant" if member is None else "lora member")
-    rewards = (RM_SINGLE, *(member_stage(i) for i in range(cfg.rm.num_members)), RM_MULTIHEAD)
+    rewards = [s for reward in EVAL_REWARDS for s in trained_stages(cfg, reward)]
     if name == PPO_EVAL:
         return Stage(name, "06_ppo", (SFT, *rewards), eval_params, rlhf.evaluate_sft_stage,
                      "eval")

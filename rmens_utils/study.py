@@ -130,7 +130,7 @@ def check_same_build(cfg) -> None:
     policy's held-out answers and every reward's scores of them, ``eval_sft.parquet``), which
     all of a build's runs share, and first, before hours of building, the precision. Reward
     models retrained with rounding differences along the way are the same build
-    (:func:`build_difference`).
+    (:func:`compare_builds`).
     Called before a study's first run."""
     reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
     made_in = reference.with_name("precision.txt")  # of the reference build
@@ -149,20 +149,18 @@ def check_same_build(cfg) -> None:
         reference.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(step0, tmp)
         os.replace(tmp, reference)
-    elif differ := build_difference(ours := pd.read_parquet(step0),
-                                    theirs := pd.read_parquet(reference)):
-        raise RuntimeError(
-            f"The runs in {reference.parent} started from another build of the SFT policy and "
-            f"reward models than the one in the runs folder ({runs_location(runs_root())}): "
-            f"their step-0 evaluations differ ({differ}; gold mean {theirs['gold'].mean():.4f} "
-            f"there, {ours['gold'].mean():.4f} here). Runs from two builds do "
-            "not compare. Go on with the runs folder that made them (it is not in the "
-            f"repository), {own_study}.")
     else:
-        gap, corr = score_gaps(ours, theirs)
-        print(f"The runs folder's models are the build of the runs in results/: the same answers "
-              f"and gold at step 0; reward scores up to {gap[corr.index].max():.2g} apart, "
-              f"correlation ≥ {corr.min():.4f} (at least {SAME_REWARD_CORR} is the same build).")
+        same, how = compare_builds(ours := pd.read_parquet(step0),
+                                   theirs := pd.read_parquet(reference))
+        if not same:
+            raise RuntimeError(
+                f"The runs in {reference.parent} started from another build of the SFT policy "
+                f"and reward models than the one in the runs folder "
+                f"({runs_location(runs_root())}): their step-0 evaluations differ ({how}; gold "
+                f"mean {theirs['gold'].mean():.4f} there, {ours['gold'].mean():.4f} here). Runs "
+                "from two builds do not compare. Go on with the runs folder that made them (it "
+                f"is not in the repository), {own_study}.")
+        print(f"The runs folder's models are the build of the runs in results/: {how}.")
     if not in_use or not made_in.exists():
         atomic_write_text(made_in, cfg.precision + "\n")
 
@@ -174,27 +172,26 @@ def check_same_build(cfg) -> None:
 SAME_REWARD_CORR = 0.999
 
 
-def build_difference(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4,
-                     min_corr: float = SAME_REWARD_CORR) -> str | None:
-    """How two step-0 evaluations differ, or None when they come from the same build: the same
+def compare_builds(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4,
+                   min_corr: float = SAME_REWARD_CORR) -> tuple[bool, str]:
+    """Whether two step-0 evaluations come from the same build, and how they differ: the same
     answers, the same gold and other numbers (to ``atol``: float rounding) and reward scores
-    that correlate at least ``min_corr`` with the reference's."""
+    (``<prefix>_<j>`` columns, as :func:`member_scores` reads them) that correlate at least
+    ``min_corr`` with the reference's."""
     if list(ours.columns) != list(theirs.columns) or len(ours) != len(theirs):
-        return "other columns or prompts"
-    gap, corr = score_gaps(ours, theirs)
+        return False, "other columns or prompts"
+    rewards = ours.filter(regex=rf"^({'|'.join(EVAL_REWARDS.values())})_\d+$").columns
+    gap = (ours.select_dtypes("number") - theirs.select_dtypes("number")).abs().max()
+    corr = ours[rewards].corrwith(theirs[rewards])
     texts = (ours["text"] != theirs["text"]).sum()
-    changed = [f"{c} by up to {g:.2g}" for c, g in gap.drop(corr.index).items() if g > atol]
+    changed = [f"{c} by up to {g:.2g}" for c, g in gap.drop(rewards).items() if g > atol]
     changed += [f"{c} correlates {r:.4f}" for c, r in corr.items()
                 if not r >= min_corr and gap[c] > atol]  # (r is NaN for a constant column)
-    return ", ".join([f"{texts} of {len(theirs)} answers", *changed]) if texts or changed else None
-
-
-def score_gaps(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The largest difference of each number column of two step-0 evaluations, and the
-    correlation of each reward's scores (``<prefix>_<j>`` columns)."""
-    numbers = ours.select_dtypes("number").columns
-    rewards = [c for c in numbers if c.rsplit("_", 1)[0] in EVAL_REWARDS.values()]
-    return (ours[numbers] - theirs[numbers]).abs().max(), ours[rewards].corrwith(theirs[rewards])
+    if texts or changed:
+        return False, ", ".join([f"{texts} of {len(theirs)} answers", *changed])
+    return True, (f"the same answers and gold at step 0; reward scores up to "
+                  f"{gap[rewards].max():.2g} apart, correlation ≥ {corr.min():.4f} (at least "
+                  f"{min_corr} is the same build)")
 
 
 def status(cfg, runs=None) -> pd.DataFrame:
