@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
 from .artifacts import (CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, atomic_write_text,
@@ -356,14 +357,17 @@ def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
 def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
                       by: tuple[str, ...] = ("regime",)) -> pd.DataFrame:
     """Each run's ``value`` minus the ``baseline`` run's for the same seed (same prompts,
-    sampling noise and initial adapters), as mean ± s.e. over the seeds both have."""
+    sampling noise and initial adapters), as mean ± s.e. over the seeds both have, with the
+    95 % :func:`t_interval` (NaN with one seed)."""
     keys = [*by, "seed"]
     base = table[table["run"] == baseline].set_index(keys)[value]
     rows = []
     for (run, *group), t in table[table["run"] != baseline].groupby(["run", *by]):
         diff = (t.set_index(keys)[value] - base).dropna()
+        low, high = t_interval(diff.mean(), diff.sem(), len(diff)) if len(diff) > 1 \
+            else (np.nan, np.nan)
         rows.append({"run": run, **dict(zip(by, group)), f"{value} − {baseline}": diff.mean(),
-                     "se": diff.sem(), "seeds": len(diff)})
+                     "se": diff.sem(), "seeds": len(diff), "95 % low": low, "95 % high": high})
     return pd.DataFrame(rows)
 
 
@@ -446,17 +450,26 @@ README_PROFILE = "cpu"  # the profile whose runs README.md shows
 FINDINGS_MARKERS = ("<!-- findings -->\n", "<!-- /findings -->")  # README's table between
 
 
+def t_interval(mean: float, se: float, seeds: int, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` confidence interval of a mean over ``seeds`` values with standard error
+    ``se``: Student's t with ``seeds − 1`` degrees of freedom, not the normal's ±2 s.e. — with
+    2 seeds the 95 % interval is ±12.7 s.e., with 3 seeds ±4.3 s.e."""
+    half = stats.t.ppf((1 + level) / 2, seeds - 1) * se if seeds > 1 else np.inf
+    return mean - half, mean + half
+
+
 def verdict(mean: float, se: float, seeds: int, expected: str) -> str:
     """Whether a paired difference (mean ± s.e. over ``seeds``) agrees with the sign a claim
-    expects: a mean more than 2 standard errors from 0 over at least 2 seeds counts as a sign,
-    anything less as none (and one seed as no evidence either way)."""
+    expects: the sign counts when the 95 % :func:`t_interval` excludes 0 (at least 2 seeds);
+    one seed is no evidence either way."""
     if seeds < 2:
         return "not established (1 seed)"
-    sign = "> 0" if mean > 2 * se else "< 0" if mean < -2 * se else "≈ 0"
+    low, high = t_interval(mean, se, seeds)
+    sign = "> 0" if low > 0 else "< 0" if high < 0 else "≈ 0"
     if expected == "≈ 0":
-        return "agrees: no difference beyond 2 s.e." if sign == "≈ 0" else "disagrees"
+        return "agrees: no difference found" if sign == "≈ 0" else "disagrees"
     if sign == "≈ 0":
-        return "not established (within 2 s.e.)"
+        return "not established (95 % interval includes 0)"
     return "agrees" if sign == expected else "disagrees"
 
 
@@ -487,11 +500,13 @@ def findings(curves: pd.DataFrame) -> pd.DataFrame:
 def findings_markdown(table: pd.DataFrame) -> str:
     """:func:`findings` as the README's markdown table."""
     lines = ["| claim | regime | measure (held-out gold, paired by seed) | papers | ours: mean ± s.e. "
-             "(seeds) | verdict |", "|---|---|---|---|---|---|"]
+             "(seeds) | 95 % interval | verdict |", "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         se = f" ± {r.se:.2f}" if r.seeds > 1 else ""
+        low, high = t_interval(r.mean, r.se, r.seeds)
+        interval = f"{low:+.2f} to {high:+.2f}" if r.seeds > 1 else "–"
         lines.append(f"| {r.claim} | β = {REGIMES[r.regime]['beta']:g} | {r.quantity} | "
-                     f"{r.expected} | {r.mean:+.2f}{se} ({r.seeds}) | {r.verdict} |")
+                     f"{r.expected} | {r.mean:+.2f}{se} ({r.seeds}) | {interval} | {r.verdict} |")
     return "\n".join(lines) + "\n"
 
 
