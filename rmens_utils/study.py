@@ -466,8 +466,9 @@ def verdict(mean: float, se: float, seeds: int, expected: str) -> str:
         return "not established (1 seed)"
     low, high = t_interval(mean, se, seeds)
     sign = "> 0" if low > 0 else "< 0" if high < 0 else "≈ 0"
-    if expected == "≈ 0":
-        return "agrees: no difference found" if sign == "≈ 0" else "disagrees"
+    if expected == "≈ 0":  # an interval around 0 is no proof of equality: it may be wide
+        return "no difference found (equality not established)" if sign == "≈ 0" \
+            else "disagrees"
     if sign == "≈ 0":
         return "not established (95 % interval includes 0)"
     return "agrees" if sign == expected else "disagrees"
@@ -491,8 +492,10 @@ def findings(curves: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"regime": pair["regime"], "claim": claim,
                              "quantity": f"{MEASURES[measure]}: {run} − {named}",
                              "expected": expected, "mean": mean, "se": se, "seeds": seeds,
+                             "low": pair["95 % low"], "high": pair["95 % high"],
                              "verdict": verdict(mean, se, seeds, expected)})
-    columns = ["regime", "claim", "quantity", "expected", "mean", "se", "seeds", "verdict"]
+    columns = ["regime", "claim", "quantity", "expected", "mean", "se", "seeds", "low", "high",
+               "verdict"]
     return pd.DataFrame(rows, columns=columns).sort_values("regime", kind="stable",
                                                            ignore_index=True)
 
@@ -503,8 +506,7 @@ def findings_markdown(table: pd.DataFrame) -> str:
              "(seeds) | 95 % interval | verdict |", "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         se = f" ± {r.se:.2f}" if r.seeds > 1 else ""
-        low, high = t_interval(r.mean, r.se, r.seeds)
-        interval = f"{low:+.2f} to {high:+.2f}" if r.seeds > 1 else "–"
+        interval = f"{r.low:+.2f} to {r.high:+.2f}" if r.seeds > 1 else "–"
         lines.append(f"| {r.claim} | β = {REGIMES[r.regime]['beta']:g} | {r.quantity} | "
                      f"{r.expected} | {r.mean:+.2f}{se} ({r.seeds}) | {interval} | {r.verdict} |")
     return "\n".join(lines) + "\n"

@@ -145,7 +145,7 @@ def test_findings_pair_each_claims_runs_by_seed_and_judge_the_sign():
     assert (ensemble["mean"], ensemble["se"], ensemble["verdict"]) == (1.0, 0.0, "agrees")
     heads = table.loc["gold at the end: multihead_min − ensemble_min"]
     assert (heads["mean"], heads["seeds"], heads["verdict"]) == (0.0, 1, "not established (1 seed)")
-    assert study.verdict(0.02, 0.06, 3, "≈ 0").startswith("agrees")
+    assert study.verdict(0.02, 0.06, 3, "≈ 0").startswith("no difference found")
     assert study.verdict(1.1, 0.05, 2, "≈ 0") == "disagrees"
     assert study.verdict(-1.05, 0.05, 2, "> 0") == "disagrees"
     assert study.verdict(0.05, 0.45, 2, "> 0") == "not established (95 % interval includes 0)"
