@@ -364,8 +364,7 @@ def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
     rows = []
     for (run, *group), t in table[table["run"] != baseline].groupby(["run", *by]):
         diff = (t.set_index(keys)[value] - base).dropna()
-        low, high = t_interval(diff.mean(), diff.sem(), len(diff)) if len(diff) > 1 \
-            else (np.nan, np.nan)
+        low, high = t_interval(diff.mean(), diff.sem(), len(diff))
         rows.append({"run": run, **dict(zip(by, group)), f"{value} − {baseline}": diff.mean(),
                      "se": diff.sem(), "seeds": len(diff), "95 % low": low, "95 % high": high})
     return pd.DataFrame(rows)
@@ -453,18 +452,17 @@ FINDINGS_MARKERS = ("<!-- findings -->\n", "<!-- /findings -->")  # README's tab
 def t_interval(mean: float, se: float, seeds: int, level: float = 0.95) -> tuple[float, float]:
     """The ``level`` confidence interval of a mean over ``seeds`` values with standard error
     ``se``: Student's t with ``seeds − 1`` degrees of freedom, not the normal's ±2 s.e. — with
-    2 seeds the 95 % interval is ±12.7 s.e., with 3 seeds ±4.3 s.e."""
-    half = stats.t.ppf((1 + level) / 2, seeds - 1) * se if seeds > 1 else np.inf
+    2 seeds the 95 % interval is ±12.7 s.e., with 3 seeds ±4.3 s.e.; NaN with one seed."""
+    half = stats.t.ppf((1 + level) / 2, seeds - 1) * se  # NaN below 1 degree of freedom
     return mean - half, mean + half
 
 
-def verdict(mean: float, se: float, seeds: int, expected: str) -> str:
-    """Whether a paired difference (mean ± s.e. over ``seeds``) agrees with the sign a claim
-    expects: the sign counts when the 95 % :func:`t_interval` excludes 0 (at least 2 seeds);
-    one seed is no evidence either way."""
-    if seeds < 2:
+def verdict(low: float, high: float, expected: str) -> str:
+    """Whether a paired difference, by its 95 % :func:`t_interval` over seeds, agrees with the
+    sign a claim expects: the sign counts when the interval excludes 0. One seed (a NaN
+    interval) is no evidence either way."""
+    if np.isnan(low):
         return "not established (1 seed)"
-    low, high = t_interval(mean, se, seeds)
     sign = "> 0" if low > 0 else "< 0" if high < 0 else "≈ 0"
     if expected == "≈ 0":  # an interval around 0 is no proof of equality: it may be wide
         return "no difference found (equality not established)" if sign == "≈ 0" \
@@ -488,12 +486,12 @@ def findings(curves: pd.DataFrame) -> pd.DataFrame:
         named = "control" if baseline == CONTROL else baseline
         for pair in pairs.to_dict("records"):
             mean, se, seeds = pair[f"gold − {baseline}"], pair["se"], pair["seeds"]
+            low, high = pair["95 % low"], pair["95 % high"]
             if seeds:
                 rows.append({"regime": pair["regime"], "claim": claim,
                              "quantity": f"{MEASURES[measure]}: {run} − {named}",
                              "expected": expected, "mean": mean, "se": se, "seeds": seeds,
-                             "low": pair["95 % low"], "high": pair["95 % high"],
-                             "verdict": verdict(mean, se, seeds, expected)})
+                             "low": low, "high": high, "verdict": verdict(low, high, expected)})
     columns = ["regime", "claim", "quantity", "expected", "mean", "se", "seeds", "low", "high",
                "verdict"]
     return pd.DataFrame(rows, columns=columns).sort_values("regime", kind="stable",

@@ -109,8 +109,9 @@ def test_curves_matched_kl_and_paired_differences_against_hand_values():
     assert diff["gold − single"] == pytest.approx(0.625) and diff["seeds"] == 2
     assert diff["se"] == pytest.approx(0.125)
     # 2 seeds: t with 1 degree of freedom, 12.706 standard errors each side
-    assert (diff["95 % low"], diff["95 % high"]) == (pytest.approx(0.625 - 12.706 * 0.125, abs=1e-3),
-                                                     pytest.approx(0.625 + 12.706 * 0.125, abs=1e-3))
+    half = 12.706 * 0.125
+    assert diff["95 % low"] == pytest.approx(0.625 - half, abs=1e-3)
+    assert diff["95 % high"] == pytest.approx(0.625 + half, abs=1e-3)
     table = study.mean_curves(curves)
     assert table.loc[(table["run"] == "single") & (table["step"] == 10), "kl_mean"].item() == 15.0
     final = study.final_points(curves)
@@ -145,14 +146,18 @@ def test_findings_pair_each_claims_runs_by_seed_and_judge_the_sign():
     assert (ensemble["mean"], ensemble["se"], ensemble["verdict"]) == (1.0, 0.0, "agrees")
     heads = table.loc["gold at the end: multihead_min − ensemble_min"]
     assert (heads["mean"], heads["seeds"], heads["verdict"]) == (0.0, 1, "not established (1 seed)")
-    assert study.verdict(0.02, 0.06, 3, "≈ 0").startswith("no difference found")
-    assert study.verdict(1.1, 0.05, 2, "≈ 0") == "disagrees"
-    assert study.verdict(-1.05, 0.05, 2, "> 0") == "disagrees"
-    assert study.verdict(0.05, 0.45, 2, "> 0") == "not established (95 % interval includes 0)"
+    def judged(mean, se, seeds, expected):  # the verdict on a mean ± s.e. over seeds
+        return study.verdict(*study.t_interval(mean, se, seeds), expected)
+
+    no_sign = "not established (95 % interval includes 0)"
+    assert judged(0.02, 0.06, 3, "≈ 0").startswith("no difference found")
+    assert judged(1.1, 0.05, 2, "≈ 0") == "disagrees"
+    assert judged(-1.05, 0.05, 2, "> 0") == "disagrees"
+    assert judged(0.05, 0.45, 2, "> 0") == no_sign
     # beyond 2 s.e. is not enough with few seeds: 3 seeds need 4.3 s.e., 2 seeds 12.7
-    assert study.verdict(1.0, 0.3, 3, "> 0") == "not established (95 % interval includes 0)"
-    assert study.verdict(1.0, 0.2, 3, "> 0") == "agrees"
-    assert study.verdict(1.0, 0.1, 2, "> 0") == "not established (95 % interval includes 0)"
+    assert judged(1.0, 0.3, 3, "> 0") == no_sign and judged(1.0, 0.2, 3, "> 0") == "agrees"
+    assert judged(1.0, 0.1, 2, "> 0") == no_sign
+    assert judged(1.0, np.nan, 1, "> 0") == "not established (1 seed)"
     markdown = study.findings_markdown(study.findings(curves))
     assert ("| β = 0 | gold at the end: ensemble_min − single | > 0 | +1.00 ± 0.00 (3) | "
             "+1.00 to +1.00 | agrees |" in markdown)
