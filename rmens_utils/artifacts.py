@@ -16,6 +16,7 @@ from pathlib import Path
 
 CONFIG_FILE = "rmens_stage.json"  # not config.json: model folders own that name
 RUNS_ENV = "RMENS_RUNS"
+RESULTS_ENV = "RMENS_RESULTS"
 
 
 class MissingArtifactError(FileNotFoundError):
@@ -26,6 +27,13 @@ def repo_root() -> Path:
     """The repository root, found from this file (never from the working directory)."""
     override = os.environ.get("RMENS_ROOT")
     return Path(override) if override else Path(__file__).resolve().parent.parent
+
+
+def results_dir(profile: str) -> Path:
+    """``results/<profile>`` in the repository, or under ``$RMENS_RESULTS`` (the tests): the
+    committed small outputs of the study (:mod:`study`) and the labels of its build."""
+    override = os.environ.get(RESULTS_ENV)
+    return (Path(override).expanduser() if override else repo_root() / "results") / profile
 
 
 def runs_root() -> Path:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from .artifacts import run_stage
+from .artifacts import (_canonical, atomic_dir, results_dir, run_stage, stage_config,
+                        write_stage_config)
 from .data import load_split, prompt_text
 from .gold import load_gold, word_count
 from .hardware import precision_of
@@ -50,6 +51,11 @@ def run_labelling(cfg, force: bool = False):
     ``DatasetDict`` (train/validation) to ``<runs>/<profile>/labels``. Skipped when done;
     sampling resumes chunk by chunk after an interrupt."""
     def build(out, work):
+        if not force and (pinned := pinned_labels(cfg)) is not None:
+            print(f"labels: the study's own pairs, restored from results/{cfg.profile}/{STAGE} "
+                  "(another machine's sampling would label differently; force=True labels afresh)")
+            pinned.save_to_disk(str(out / "pairs"))
+            return
         lc = cfg.labels
         pref = load_split("pref", cfg)
         if lc.max_prompts:
@@ -78,6 +84,29 @@ def run_labelling(cfg, force: bool = False):
 
     return run_stage(cfg.profile, STAGE, labels_params(cfg), build,
                      lambda folder: load_from_disk(str(folder / "pairs")), force)
+
+
+def pin_labels(cfg) -> None:
+    """Copy the labels stage to ``results/<profile>/labels`` (one parquet file, ~0.6 MB on
+    ``cpu``, with its settings), where :func:`run_labelling` restores them from. Sampling
+    4,000 answers on another machine flips a few tokens, so its labels, and the reward models
+    trained on them, come out different; with these pairs every machine trains on the same."""
+    pairs = run_labelling(cfg)
+    with atomic_dir(results_dir(cfg.profile) / STAGE) as tmp:
+        pd.concat([pairs[s].to_pandas().assign(split=s) for s in pairs], ignore_index=True
+                  ).to_parquet(tmp / "pairs.parquet", index=False)
+        write_stage_config(tmp, labels_params(cfg))
+
+
+def pinned_labels(cfg) -> DatasetDict | None:
+    """The pairs :func:`pin_labels` saved for ``cfg``'s settings, or None."""
+    folder = results_dir(cfg.profile) / STAGE
+    if stage_config(folder) != _canonical(labels_params(cfg)):
+        return None
+    df = pd.read_parquet(folder / "pairs.parquet")
+    return DatasetDict({s: Dataset.from_pandas(df[df["split"] == s].drop(columns="split"),
+                                               preserve_index=False)
+                        for s in df["split"].unique()})
 
 
 def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:

@@ -28,15 +28,15 @@ import pandas as pd
 from scipy import stats
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
-from .artifacts import (CONFIG_FILE, _canonical, atomic_dir, atomic_write_json, atomic_write_text,
-                        repo_root, runs_root, stage_config)
+from .artifacts import (CONFIG_FILE, RESULTS_ENV, _canonical, atomic_dir, atomic_write_json,
+                        atomic_write_text, repo_root, results_dir, runs_root, stage_config)
 from .environment import runs_location
 from .gold import term_columns
 from .hardware import PRECISION_ENV
+from .labels import pin_labels
 from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES,
                      eval_prefix, ppo_params, ppo_stage, require, trained_stages)
 
-RESULTS_ENV = "RMENS_RESULTS"
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
 CONTROL = GOLD  # PPO on the gold itself: does the gold fall without a proxy to exploit?
 # In the order they run, so that an unfinished study already answers the first questions:
@@ -89,12 +89,6 @@ def cheap_runs(cfg, rivals=("ensemble_min", "multihead_min")) -> list[tuple[str,
             if run in rivals and (regime, seed) in {(r, s) for r, _, s in cheap}] + cheap
 
 
-def results_dir(profile: str) -> Path:
-    """``results/<profile>`` in the repository, or under ``$RMENS_RESULTS`` (the tests)."""
-    override = os.environ.get(RESULTS_ENV)
-    return (Path(override).expanduser() if override else repo_root() / "results") / profile
-
-
 def run_results(profile: str, name: str, seed: int, regime: str) -> Path:
     return results_dir(profile) / ppo_stage(name, seed, regime)
 
@@ -133,8 +127,11 @@ def check_same_build(cfg) -> None:
     policy's held-out answers and every reward's scores of them, ``eval_sft.parquet``), which
     all of a build's runs share, and first, before hours of building, the precision. Reward
     models retrained with rounding differences along the way are the same build
-    (:func:`compare_builds`).
-    Called before a study's first run."""
+    (:func:`compare_builds`). The reference build's labelled pairs (data, not a model) are
+    pinned in ``results/`` too (:func:`labels.pin_labels`): relabelling on another machine
+    gives other pairs, and reward models trained on them are other models (on ``cpu``, scores
+    correlating 0.81-0.92 with the reference's), while retrained from (nearly) the same pairs
+    they correlated 0.9999 with it. Called before a study's first run."""
     reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
     made_in = reference.with_name("precision.txt")  # of the reference build
     # a reference with no run of today's settings beside it is stale (settings changed)
@@ -152,6 +149,7 @@ def check_same_build(cfg) -> None:
         reference.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(step0, tmp)
         os.replace(tmp, reference)
+        pin_labels(cfg)
     else:
         same, how = compare_builds(ours := pd.read_parquet(step0),
                                    theirs := pd.read_parquet(reference))

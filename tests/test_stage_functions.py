@@ -269,6 +269,35 @@ def test_run_labelling_orders_pairs_by_gold_unless_flipped_and_splits(tmp_runs, 
     assert again["train"]["chosen"] == pairs["train"]["chosen"]
 
 
+
+def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_runs, tmp_path,
+                                                                           monkeypatch, capsys):
+    monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))
+    cfg = get_config("smoke")
+    generation = dataclasses.replace(cfg.labels.generation, max_new_tokens=10)
+    cfg = dataclasses.replace(cfg, labels=dataclasses.replace(
+        cfg.labels, max_prompts=8, validation_fraction=0.25, generation=generation))
+    loads = base_policy(monkeypatch, labels)
+    assert labels.pinned_labels(cfg) is None  # nothing pinned yet
+    labels.pin_labels(cfg)  # labels first, then copies them to results/
+    pairs = labels.run_labelling(cfg)
+    assert stage_config(tmp_path / "results" / "smoke" / "labels") == labels_params(cfg)
+    # a new machine: an empty runs folder restores the pinned pairs, sampling nothing
+    new_runs = tmp_path / "new_runs"
+    (new_runs).mkdir()
+    (new_runs / "_cache").symlink_to(tmp_runs / "_cache")
+    monkeypatch.setenv("RMENS_RUNS", str(new_runs))
+    restored = labels.run_labelling(cfg)
+    assert "restored from results/smoke/labels" in capsys.readouterr().out
+    assert len(loads) == 1
+    for split in ("train", "validation"):
+        pd.testing.assert_frame_equal(restored[split].to_pandas(), pairs[split].to_pandas())
+    # other settings are not restored from them, and force=True labels afresh
+    other = dataclasses.replace(cfg, labels=dataclasses.replace(cfg.labels, noise=0.5))
+    assert labels.pinned_labels(other) is None
+    labels.run_labelling(cfg, force=True)
+    assert len(loads) == 2
+
 # --- proxy.pair_accuracy --------------------------------------------------------------------
 
 def test_pair_accuracy_against_hand_values(tmp_runs):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmens_utils import rlhf, stages, study
+from rmens_utils import labels, rlhf, stages, study
 from rmens_utils.artifacts import repo_root
 from rmens_utils.config import get_config
 from test_rlhf import stand_ins  # noqa: F401  (the fixture: PPO with stand-in rewards)
@@ -22,6 +22,9 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert folder == tmp_path / "results" / "smoke" / "ppo" / "beta0.01" / "gold" / "seed1"
     assert sorted(p.name for p in folder.iterdir()) == ["eval.parquet", "log.csv",
                                                         "rmens_stage.json"]
+    # the build's step 0 and labelled pairs, the reference of every later run
+    assert labels.pinned_labels(cfg)["train"].to_dict() == \
+        labels.run_labelling(cfg)["train"].to_dict()
     control = rlhf.train_ppo_stage(cfg, "gold", seed=1, regime="beta0.01")  # made: loaded
     assert control.folder.parts[-4:] == ("ppo", "beta0.01", "gold", "seed1")
     assert control.params["ppo"]["beta"] == 0.01 and control.params["seed"] == 1
@@ -225,6 +228,8 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     runs = tmp_path / "runs"
     runs.mkdir()
     monkeypatch.setattr(study, "require", lambda c, stage: runs)
+    pinned = []  # the labels of each build that becomes the reference
+    monkeypatch.setattr(study, "pin_labels", lambda c: pinned.append(c))
     step0 = pd.DataFrame({"step": 0, "text": ["Sleep early.", "Drink water.", "Walk.", "Read."],
                           "gold": [4.0, 5.0, 3.0, 4.5], "single_0": [0.1, -1.0, 0.7, 1.2]})
     step0.to_parquet(runs / "eval.parquet")
@@ -236,11 +241,13 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     assert pd.read_parquet(reference)["text"].tolist() == ["Sleep well.", "Drink tea.", "Run.", "Nap."]
     step0.to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)
+    assert pinned == [cfg] * 3
     monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: n == "single")  # a run made
     step0.assign(gold=step0["gold"] + 1e-6).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # float rounding: the same build
     step0.assign(single_0=step0["single_0"] + [0.02, -0.01, 0.0, 0.01]).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # a reward model retrained with rounding differences
+    assert len(pinned) == 3  # a check against the reference pins nothing
     step0.assign(text=["Sleep early.", "Drink tea.", "Walk.", "Read."]).to_parquet(runs / "eval.parquet")
     with pytest.raises(RuntimeError, match=r"another build.*1 of 4 answers.*RMENS_RESULTS"):
         study.check_same_build(cfg)
