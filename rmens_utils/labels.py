@@ -53,7 +53,7 @@ def run_labelling(cfg, force: bool = False):
     def build(out, work):
         if not force and (pinned := pinned_labels(cfg)) is not None:
             print(f"labels: the study's own pairs, restored from results/{cfg.profile}/{STAGE} "
-                  "(another machine's sampling would label differently; force=True labels afresh)")
+                  "(sampling on another machine would label differently; force=True relabels)")
             pinned.save_to_disk(str(out / "pairs"))
             return
         lc = cfg.labels

@@ -269,7 +269,6 @@ def test_run_labelling_orders_pairs_by_gold_unless_flipped_and_splits(tmp_runs, 
     assert again["train"]["chosen"] == pairs["train"]["chosen"]
 
 
-
 def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_runs, tmp_path,
                                                                            monkeypatch, capsys):
     monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))
@@ -284,7 +283,7 @@ def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_
     assert stage_config(tmp_path / "results" / "smoke" / "labels") == labels_params(cfg)
     # a new machine: an empty runs folder restores the pinned pairs, sampling nothing
     new_runs = tmp_path / "new_runs"
-    (new_runs).mkdir()
+    new_runs.mkdir()
     (new_runs / "_cache").symlink_to(tmp_runs / "_cache")
     monkeypatch.setenv("RMENS_RUNS", str(new_runs))
     restored = labels.run_labelling(cfg)
@@ -297,6 +296,7 @@ def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_
     assert labels.pinned_labels(other) is None
     labels.run_labelling(cfg, force=True)
     assert len(loads) == 2
+
 
 # --- proxy.pair_accuracy --------------------------------------------------------------------
 
