@@ -42,22 +42,22 @@ CONTROL = GOLD  # PPO on the gold itself: does the gold fall without a proxy to 
 # In the order they run, so that an unfinished study already answers the first questions:
 # seed 0 at beta = 0 of the single RM, then the control (does the gold fall without a proxy?
 # if so, beta = 0 needs a slower learning rate before anything else runs), then the
-# ensembles; then more seeds, then the KL-penalised regime; last, the control's third seed at
-# beta = 0 (with 2 seeds, single - control's 95 % interval is +-12.7 s.e.). (regime, run, seed)
+# ensembles; then more seeds, then the KL-penalised regime. (regime, run, seed)
+# On cpu the beta0 runs come from one build, the beta0.01 runs from another (README, "The PPO
+# study"); the first build is lost, so the control's third seed at beta = 0 cannot be made.
 PLAN = ([("beta0", run, seed) for seed in (0, 1) for run in (REWARDS[0], CONTROL, *REWARDS[1:])]
         + [("beta0", run, 2) for run in REWARDS]
         + [("beta0.01", run, seed) for seed in (0, 1) for run in (*REWARDS, CONTROL)
-           if seed == 0 or run != CONTROL]
-        + [("beta0", CONTROL, 2)])
+           if seed == 0 or run != CONTROL])
 
 
 # Beyond the paper (notebook 08): PPO with the min of the cheap ensemble that notebook 08 found
-# most promising, two seeds at beta = 0, against ensemble_min and multihead_min of the same
-# seeds. They run after the paper's runs. The LoRA ensemble: on cpu the one whose members
+# most promising, two seeds at beta = 0.01 (the regime of the cpu build that can still be made),
+# against ensemble_min and multihead_min of the same seeds. They run after the paper's runs. The LoRA ensemble: on cpu the one whose members
 # disagree more on the late PPO answers than on the SFT policy's (like the full ensemble's)
 # while its best-of-64 min ties the multi-head min's (notebook 08's table).
 CHEAP_RUN = "lora_k3_min"
-CHEAP_PLAN = [("beta0", CHEAP_RUN, seed) for seed in (0, 1)]
+CHEAP_PLAN = [("beta0.01", CHEAP_RUN, seed) for seed in (0, 1)]
 
 # smoke (the tests): every kind of run and both regimes, the fewest that still give a
 # standard error and a paired difference (two seeds of single, one of each other reward)
@@ -115,10 +115,16 @@ def export_run(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> P
     return out
 
 
-def check_same_build(cfg) -> None:
+def reference_step0(profile: str, regime: str) -> Path:
+    """The step-0 evaluation of the build that ``regime``'s runs start from: each regime is
+    made from one build (on ``cpu``, beta0 from the first, beta0.01 from a later one)."""
+    return results_dir(profile) / "ppo" / regime / "eval_sft.parquet"
+
+
+def check_same_build(cfg, regime: str = DEFAULT_REGIME) -> None:
     """Stop unless the SFT policy and reward models in the runs folder are the ones the runs
-    already in ``results/`` started from; the first run's build becomes that reference (and a
-    new one when no run of today's settings is left: a study made afresh).
+    of ``regime`` already in ``results/`` started from; the first run's build becomes that
+    reference (and a new one when no run of today's settings is left: a study made afresh).
 
     The upstream stages (SFT, labels, reward models) are models, so they live in the runs
     folder, never in ``results/``. Built again on another machine they may come out different:
@@ -132,10 +138,11 @@ def check_same_build(cfg) -> None:
     gives other pairs, and reward models trained on them are other models (on ``cpu``, scores
     correlating 0.81-0.92 with the reference's), while retrained from (nearly) the same pairs
     they correlated 0.9999 with it. Called before a study's first run."""
-    reference = results_dir(cfg.profile) / "ppo" / "eval_sft.parquet"
+    reference = reference_step0(cfg.profile, regime)
     made_in = reference.with_name("precision.txt")  # of the reference build
     # a reference with no run of today's settings beside it is stale (settings changed)
-    in_use = reference.exists() and any(is_exported(cfg, n, s, r) for r, n, s in plan(cfg, "all"))
+    in_use = reference.exists() and any(is_exported(cfg, n, s, r)
+                                        for r, n, s in plan(cfg, "all") if r == regime)
     own_study = (f"or make a study of your own: set {RESULTS_ENV} to an empty folder "
                  f"(e.g. `{RESULTS_ENV}=my_results bash scripts/run_study.sh`)")
     if in_use and made_in.exists() and made_in.read_text().strip() != cfg.precision:
@@ -211,8 +218,8 @@ def run_study(cfg, runs=None, shard: tuple[int, int] = (0, 1)) -> None:
           f"results/{cfg.profile}; {len(todo)} to run")
     i, n = shard
     mine = todo[i::n]
-    if mine:
-        check_same_build(cfg)  # before hours of PPO, not after
+    for regime in dict.fromkeys(r for r, _, _ in mine):
+        check_same_build(cfg, regime)  # before hours of PPO, not after
     for j, (regime, name, seed) in enumerate(mine, 1):
         print(f"[{j}/{len(mine)}{f' of shard {i + 1}/{n}' if n > 1 else ''}] "
               f"{ppo_stage(name, seed, regime)}")
@@ -228,7 +235,8 @@ def run_parallel(cfg, jobs: int) -> None:
     todo = [(r, n, s) for r, n, s in plan(cfg, "all") if not is_exported(cfg, n, s, r)]
     if not todo:
         return run_study(cfg)
-    check_same_build(cfg)
+    for regime in dict.fromkeys(r for r, _, _ in todo):
+        check_same_build(cfg, regime)
     for reward in dict.fromkeys(PPO_RUNS[name][0] for _, name, _ in todo):
         for stage in trained_stages(cfg, reward) if reward != GOLD else ():
             require(cfg, stage)
@@ -256,14 +264,16 @@ def load_results(cfg, runs=None, make_missing: bool = True) -> tuple[pd.DataFram
         if not runs:
             raise FileNotFoundError(f"No run of the study is in results/{cfg.profile} yet: "
                                     "run `bash scripts/run_study.sh` first.")
-    sft_eval = pd.read_parquet(results_dir(cfg.profile) / "ppo" / "eval_sft.parquet")
+    sft_eval = {regime: pd.read_parquet(reference_step0(cfg.profile, regime))
+                for regime in {r for r, _, _ in runs}}
     logs, evals = [], []
     for regime, name, seed in runs:
         folder = run_results(cfg.profile, name, seed, regime)
         keys = {"regime": regime, "run": name, "seed": seed}
         logs.append(pd.read_csv(folder / "log.csv").assign(**keys))
         own = pd.read_parquet(folder / "eval.parquet")
-        own = own if (own["step"] == 0).any() else pd.concat([sft_eval, own], ignore_index=True)
+        if not (own["step"] == 0).any():  # step 0: the SFT policy, shared by the regime's runs
+            own = pd.concat([sft_eval[regime], own], ignore_index=True)
         evals.append(own.assign(**keys))
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 

@@ -66,8 +66,8 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
     # notebook 08 sets it against the paper's ensembles of the same seeds
     assert study.cheap_runs(cfg) == [("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 0), run]
     assert study.cheap_runs(get_config("cpu")) == [
-        ("beta0", "ensemble_min", 0), ("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 1),
-        ("beta0", "multihead_min", 1), *study.CHEAP_PLAN]
+        ("beta0.01", "ensemble_min", 0), ("beta0.01", "multihead_min", 0),
+        ("beta0.01", "ensemble_min", 1), ("beta0.01", "multihead_min", 1), *study.CHEAP_PLAN]
 
 
 def _evals():
@@ -188,14 +188,14 @@ def test_the_readme_shows_the_findings_and_figure_of_the_committed_runs(monkeypa
 def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypatch):
     cfg = get_config("smoke")
     runs = [("beta0", "single", 0), ("beta0", "gold", 0), ("beta0", "single", 1),
-            ("beta0", "gold", 1)]
+            ("beta0.01", "gold", 1)]
     monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: (r, n, s) == runs[0])
     ran, built = [], []
     monkeypatch.setattr(study, "export_run", lambda c, n, s, r: ran.append((r, n, s)))
-    monkeypatch.setattr(study, "check_same_build", lambda c: built.append("step 0"))
+    monkeypatch.setattr(study, "check_same_build", lambda c, regime: built.append(regime))
     study.run_study(cfg, runs, shard=(0, 2))
     assert ran == [runs[1], runs[3]]  # of the three left, the first and the third
-    assert built == ["step 0"]  # checked before the first run
+    assert built == ["beta0", "beta0.01"]  # each regime's build, checked before the first run
     ran.clear()
     study.run_study(cfg, runs, shard=(1, 2))
     assert ran == [runs[2]]
@@ -216,7 +216,7 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     # what the runs share is built once, before the processes start: the smoke plan's rewards,
     # each once, through the stages that train them; no gold
     members = [f"rm_ensemble/member_{i}" for i in range(cfg.rm.num_members)]
-    assert built == ["step 0", "rm_single", "rm_multihead", *members,
+    assert built == ["beta0", "beta0.01", "rm_single", "rm_multihead", *members,
                      *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
     assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "smoke")
                        for i in (0, 1)]
@@ -234,7 +234,7 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
                           "gold": [4.0, 5.0, 3.0, 4.5], "single_0": [0.1, -1.0, 0.7, 1.2]})
     step0.to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # the first: it becomes the reference
-    reference = tmp_path / "results" / "smoke" / "ppo" / "eval_sft.parquet"
+    reference = tmp_path / "results" / "smoke" / "ppo" / "beta0" / "eval_sft.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(reference), step0)
     step0.assign(text=["Sleep well.", "Drink tea.", "Run.", "Nap."]).to_parquet(runs / "eval.parquet")
     study.check_same_build(cfg)  # no run of today's settings in results/: a new reference
@@ -257,6 +257,9 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     step0.assign(single_0=[0.1, 1.2, 0.7, -1.0]).to_parquet(runs / "eval.parquet")  # another RM
     with pytest.raises(RuntimeError, match=r"0 of 4 answers, single_0 correlates -0\.\d+;"):
         study.check_same_build(cfg)
+    study.check_same_build(cfg, "beta0.01")  # another regime: its own build and reference
+    other_regime = reference.parent.with_name("beta0.01") / "eval_sft.parquet"
+    assert pd.read_parquet(other_regime)["single_0"].tolist() == [0.1, 1.2, 0.7, -1.0]
     made_in = reference.with_name("precision.txt")
     assert made_in.read_text() == f"{cfg.precision}\n"
     other = "bf16" if cfg.precision == "fp32" else "fp32"
