@@ -110,7 +110,7 @@ def sample_one_prompt(model, tokenizer, user_text: str, n: int, gen, seed: int =
     ids = tokenizer(format_prompt(tokenizer, user_text), return_tensors="pt",
                     add_special_tokens=False)["input_ids"].to(model.device)
     prefix = DynamicCache(config=model.config)
-    model(ids[:, :-1], past_key_values=prefix, use_cache=True)  # all but the last token
+    model(ids[:, :-1], cache=prefix, use_cache=True)  # all but the last token
     rows = []
     for start in range(0, n, gen.batch_size):
         b = min(gen.batch_size, n - start)

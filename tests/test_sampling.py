@@ -15,6 +15,8 @@ def policy():
     return models.load_policy(get_config("smoke"))
 
 
+# a deprecated argument (past_key_values) printed a warning for every prompt in notebook 03
+@pytest.mark.filterwarnings("error::FutureWarning")
 def test_shared_prompt_cache_gives_the_same_answers_as_plain_generation(policy):
     model, tok = policy
     prompt = "Name a large animal."
