@@ -203,6 +203,20 @@ def compare_builds(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4,
                   f"{min_corr} is the same build)")
 
 
+def own_regime(cfg) -> str:
+    """The regime whose runs start from the SFT policy and reward models in the runs folder
+    (its step-0 reference is this build's step 0), so that these models scored its runs'
+    answers; of several, the one with the most planned runs. On ``cpu``: beta0.01 (README,
+    "The PPO study")."""
+    ours = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
+    mine = [r for r in REGIMES if reference_step0(cfg.profile, r).exists()
+            and compare_builds(ours, pd.read_parquet(reference_step0(cfg.profile, r)))[0]]
+    if not mine:
+        raise FileNotFoundError(f"No regime in results/{cfg.profile} was made from the models in "
+                                f"the runs folder: run `bash scripts/run_study.sh` first.")
+    return max(mine, key=lambda r: sum(regime == r for regime, _, _ in plan(cfg)))
+
+
 def status(cfg, runs=None) -> pd.DataFrame:
     """One row per planned run: whether its results are in ``results/``."""
     return pd.DataFrame([{"regime": r, "run": n, "seed": s, "done": is_exported(cfg, n, s, r)}

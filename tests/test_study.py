@@ -260,6 +260,12 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     study.check_same_build(cfg, "beta0.01")  # another regime: its own build and reference
     other_regime = reference.parent.with_name("beta0.01") / "eval_sft.parquet"
     assert pd.read_parquet(other_regime)["single_0"].tolist() == [0.1, 1.2, 0.7, -1.0]
+    assert study.own_regime(cfg) == "beta0.01"  # the runs these reward models scored
+    step0.to_parquet(runs / "eval.parquet")
+    assert study.own_regime(cfg) == "beta0"
+    step0.assign(text="Nap.").to_parquet(runs / "eval.parquet")
+    with pytest.raises(FileNotFoundError, match="run_study.sh"):
+        study.own_regime(cfg)
     made_in = reference.with_name("precision.txt")
     assert made_in.read_text() == f"{cfg.precision}\n"
     other = "bf16" if cfg.precision == "fp32" else "fp32"
