@@ -213,7 +213,9 @@ def own_regime(cfg) -> str:
             and compare_builds(ours, pd.read_parquet(reference_step0(cfg.profile, r)))[0]]
     if not mine:
         raise FileNotFoundError(f"No regime in results/{cfg.profile} was made from the models in "
-                                f"the runs folder: run `bash scripts/run_study.sh` first.")
+                                "the runs folder: run the study with them (`bash "
+                                f"scripts/run_study.sh`; {RESULTS_ENV}=<folder> for a study of "
+                                "your own).")
     return max(mine, key=lambda r: sum(regime == r for regime, _, _ in plan(cfg)))
 
 
