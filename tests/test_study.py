@@ -260,12 +260,6 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     study.check_same_build(cfg, "beta0.01")  # another regime: its own build and reference
     other_regime = reference.parent.with_name("beta0.01") / "eval_sft.parquet"
     assert pd.read_parquet(other_regime)["single_0"].tolist() == [0.1, 1.2, 0.7, -1.0]
-    assert study.own_regime(cfg) == "beta0.01"  # the runs these reward models scored
-    step0.to_parquet(runs / "eval.parquet")
-    assert study.own_regime(cfg) == "beta0"
-    step0.assign(text="Nap.").to_parquet(runs / "eval.parquet")
-    with pytest.raises(FileNotFoundError, match="run_study.sh"):
-        study.own_regime(cfg)
     made_in = reference.with_name("precision.txt")
     assert made_in.read_text() == f"{cfg.precision}\n"
     other = "bf16" if cfg.precision == "fp32" else "fp32"
@@ -273,6 +267,25 @@ def test_runs_from_another_build_of_the_models_are_refused(tmp_path, monkeypatch
     monkeypatch.setattr(study, "require", lambda c, stage: pytest.fail("built"))
     with pytest.raises(RuntimeError, match=f"were made in {other}.*RMENS_PRECISION={other}"):
         study.check_same_build(cfg)
+
+
+def test_own_regime_is_the_one_whose_runs_the_runs_folders_models_scored(tmp_path, monkeypatch):
+    cfg = get_config("smoke")
+    monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
+    monkeypatch.setattr(study, "require", lambda c, stage: tmp_path)  # the runs folder's step 0
+    step0 = pd.DataFrame({"step": 0, "text": ["Walk.", "Read.", "Nap."], "gold": [3.0, 4.5, 4.0],
+                          "single_0": [0.7, 1.2, -0.4]})
+    for regime, scores in (("beta0", [1.2, 0.7, -0.4]), ("beta0.01", [0.7, 1.2, -0.4])):
+        reference = study.reference_step0(cfg.profile, regime)  # made from two builds
+        reference.parent.mkdir(parents=True)
+        step0.assign(single_0=scores).to_parquet(reference)
+    step0.to_parquet(tmp_path / "eval.parquet")
+    assert study.own_regime(cfg) == "beta0.01"
+    step0.to_parquet(study.reference_step0(cfg.profile, "beta0"))  # both from this build:
+    assert study.own_regime(cfg) == "beta0"  # the one with more planned runs
+    step0.assign(text="Run.").to_parquet(tmp_path / "eval.parquet")
+    with pytest.raises(FileNotFoundError, match="run_study.sh"):
+        study.own_regime(cfg)
 
 
 def test_gao_fit_recovers_the_form_it_fits():
