@@ -44,6 +44,22 @@ def reset_peak_memory() -> None:
         pass
 
 
+def busy_warning(load: float | None = None, cores: int | None = None) -> str | None:
+    """A warning when the CPU is already busy (1-minute load average ``load`` over ``cores``,
+    by default this machine's), or ``None``: another process on the same cores stretches
+    every measured second, and unevenly."""
+    if load is None:
+        if not hasattr(os, "getloadavg"):  # Windows
+            return None
+        load = os.getloadavg()[0]
+    cores = cores or os.cpu_count() or 1
+    if load < 0.5 * cores:
+        return None
+    return (f"warning: the CPU is busy (load {load:.1f} on {cores} cores): the seconds measured "
+            "now are longer and noisier than on an idle machine. Measure again with force=True "
+            "when nothing else runs.")
+
+
 def _fresh_processes():
     """Where measurements run: each in a process of its own, forked from a server process
     that imported torch and transformers once (a spawned interpreter imports them again,
@@ -154,6 +170,8 @@ def measure(profile: str, kind: str, k: int | None = None, steps: int | None = N
               "device": cfg.device, "precision": cfg.precision}
 
     def build(out, work):
+        if not cfg.device.startswith("cuda") and (warning := busy_warning()):
+            print(warning)
         with ProcessPoolExecutor(1, mp_context=_fresh_processes()) as pool:
             settings = {n: v for n, v in os.environ.items() if n.startswith("RMENS_")}
             row = pool.submit(_measure, profile, kind, k, steps, score_pairs, settings).result()
