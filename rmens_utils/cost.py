@@ -44,20 +44,21 @@ def reset_peak_memory() -> None:
         pass
 
 
-def busy_warning(load: float | None = None, cores: int | None = None) -> str | None:
-    """A warning when the CPU is already busy (1-minute load average ``load`` over ``cores``,
-    by default this machine's), or ``None``: another process on the same cores stretches
-    every measured second, and unevenly."""
-    if load is None:
-        if not hasattr(os, "getloadavg"):  # Windows
-            return None
-        load = os.getloadavg()[0]
+def busy_warning(busy: float | None = None, cores: int | None = None) -> str | None:
+    """A warning when other processes keep the CPU busy, or ``None``. ``busy``: the share of
+    all ``cores`` in use, by default sampled for half a second while this process waits (so
+    it is the others' use; a load average would count this notebook's own last minute).
+    Another process on the same cores stretches every measured second, and unevenly."""
+    import psutil
+
+    if busy is None:
+        busy = psutil.cpu_percent(interval=0.5) / 100
     cores = cores or os.cpu_count() or 1
-    if load < 0.5 * cores:
+    if busy < 0.25:
         return None
-    return (f"warning: the CPU is busy (load {load:.1f} on {cores} cores): the seconds measured "
-            "now are longer and noisier than on an idle machine. Measure again with force=True "
-            "when nothing else runs.")
+    return (f"warning: the CPU is busy (other processes use {busy:.0%} of its {cores} cores): "
+            "the seconds measured now are longer and noisier than on an idle machine. "
+            "Measure again with force=True when nothing else runs.")
 
 
 def _fresh_processes():

@@ -69,14 +69,14 @@ def test_a_measurement_is_kept_and_a_cheap_ensemble_counts_shared_weights_once(l
 
 
 def test_a_busy_cpu_is_named_before_a_measurement(monkeypatch, capsys, labelled_pairs):
-    assert cost.busy_warning(load=0.4, cores=2) is None
-    assert "load 1.9 on 2 cores" in cost.busy_warning(load=1.9, cores=2)
+    assert cost.busy_warning(busy=0.1, cores=2) is None
+    assert "use 50% of its 2 cores" in cost.busy_warning(busy=0.5, cores=2)
 
     def stop(*args, **kwargs):
         raise RuntimeError("stopped before measuring")
 
-    monkeypatch.setattr(cost.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr("psutil.cpu_percent", lambda interval: 100.0)
     monkeypatch.setattr(cost, "ProcessPoolExecutor", stop)
     with pytest.raises(RuntimeError, match="stopped before measuring"):
         cost.measure("smoke", "frozen_k3", steps=2, score_pairs=4, force=True)
-    assert "the CPU is busy (load 64.0" in capsys.readouterr().out
+    assert "the CPU is busy (other processes use 100%" in capsys.readouterr().out
