@@ -17,6 +17,7 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import torch
 
 KINDS = ("single", "multi-head", "full ensemble")
@@ -49,8 +50,6 @@ def busy_warning(busy: float | None = None, cores: int | None = None) -> str | N
     all ``cores`` in use, by default sampled for half a second while this process waits (so
     it is the others' use; a load average would count this notebook's own last minute).
     Another process on the same cores stretches every measured second, and unevenly."""
-    import psutil
-
     if busy is None:
         busy = psutil.cpu_percent(interval=0.5) / 100
     cores = cores or os.cpu_count() or 1

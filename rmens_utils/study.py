@@ -209,8 +209,9 @@ def own_regime(cfg) -> str:
     answers; of several, the one with the most planned runs. On ``cpu``: beta0.01 (README,
     "The PPO study")."""
     ours = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
-    mine = [r for r in REGIMES if reference_step0(cfg.profile, r).exists()
-            and compare_builds(ours, pd.read_parquet(reference_step0(cfg.profile, r)))[0]]
+    references = {r: reference_step0(cfg.profile, r) for r in REGIMES}
+    mine = [r for r, ref in references.items()
+            if ref.exists() and compare_builds(ours, pd.read_parquet(ref))[0]]
     if not mine:
         raise FileNotFoundError(f"No regime in results/{cfg.profile} was made from the models in "
                                 "the runs folder: run the study with them (`bash "
