@@ -140,8 +140,8 @@ def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
     """One panel per column of ``study.gold_terms``: its mean over the held-out answers
     against the PPO step (index ``(run, step)``), one line per run."""
     rows = -(-len(terms.columns) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows + 0.4), sharex=True,
+                             squeeze=False, layout="constrained")
     for (name, table), marker in zip(terms.groupby(level="run", sort=False), "osD^vx"):
         steps = table.index.get_level_values("step")
         for ax, col in zip(axes.flat, terms.columns):
@@ -150,8 +150,8 @@ def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
                    title=col)
     for ax in axes.flat[len(terms.columns):]:
         ax.remove()
-    axes.flat[0].legend()
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels))  # off the lines
     return fig
 
 
@@ -248,7 +248,7 @@ def plot_diversity(table: pd.DataFrame):
                     label=col.split(", ")[1])
         ax.set(yticks=y, yticklabels=table.index, xlabel=label)
         ax.invert_yaxis()
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: off the bars
         top = table[best].idxmax()
         ax.set_title(f"highest {best}: {top} ({table.loc[top, best]:.2f})")
     axes[1].axvline(0.5, color="grey", ls=":")  # chance

@@ -54,6 +54,10 @@ def test_gold_terms_plot_has_a_panel_per_term_and_labelled_axes():
     assert fig.axes[0].get_xlabel() == "PPO step (held-out evaluation)"
     assert all(ax.get_ylabel() for ax in fig.axes)
     assert [list(line.get_ydata()) for line in fig.axes[1].get_lines()] == [[1, 0.9], [1, 0.5]]
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()  # one legend for all panels, over none of them
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["single", "multihead_min"]
+    assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)
 
 
 def test_label_data_plot_states_its_numbers_and_tells_labels_apart_by_style():
@@ -145,3 +149,6 @@ def test_diversity_plot_pairs_bars_and_names_the_best_model():
     assert [bar.get_hatch() == "//" for bar in spread.patches] == [False, False, True, True]
     assert spread.get_xlabel() and auroc.get_xlabel()
     assert [t.get_text() for t in spread.get_yticklabels()] == ["multihead_k3", "lora_k3"]
+    fig.canvas.draw()
+    for ax in fig.axes:  # each legend sits outside its panel, so it hides no bar
+        assert not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
