@@ -1,11 +1,16 @@
-"""Artifacts on disk: ``<runs>/<profile>/<stage>/``, written atomically, with their settings.
+"""Artifacts on disk: ``<runs>/<profile>/<stage>/``, written atomically, with a record of
+what made them.
 
 ``<runs>`` is ``runs/`` in the repository unless ``$RMENS_RUNS`` moves it (e.g. to Google
-Drive). A stage is *complete* when its folder holds ``rmens_stage.json`` equal to the settings
-that would make it now; that file is written last, so a half-written stage never looks complete.
+Drive). Each stage folder holds ``rmens_stage.json``: the settings that change its output
+(never bookkeeping such as checkpoint cadence), the build id of each stage it read, and its own
+build id, a hash of all that and of its files. A stage is *complete* when that record matches
+the settings and the inputs' builds that would make it now; the record is written last, so a
+half-written stage never looks complete.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -104,24 +109,61 @@ def atomic_dir(path: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def stage_config(folder: Path) -> dict | None:
-    """The settings recorded in a stage folder, or None if it is unfinished or absent."""
+def read_record(folder: Path) -> dict | None:
+    """A stage folder's record — ``settings`` (what made it), ``inputs`` (the build of each
+    stage it read) and ``build`` (its own id) — or None if it is unfinished or absent."""
     f = Path(folder) / CONFIG_FILE
     return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
 
 
-def _canonical(params: dict) -> dict:
+def stage_settings(folder: Path) -> dict | None:
+    """The settings recorded in a stage folder, or None if it is unfinished or absent."""
+    record = read_record(folder)
+    return None if record is None else record["settings"]
+
+
+def build_id(folder: Path) -> str | None:
+    """The build a finished stage folder records, or None."""
+    record = read_record(folder)
+    return None if record is None else record["build"]
+
+
+def canonical(params: dict) -> dict:
+    """``params`` as stored in a record (JSON: tuples become lists, keys sorted)."""
     return json.loads(json.dumps(params, sort_keys=True))
 
 
-def is_complete(profile: str, stage: str, params: dict) -> bool:
-    """True when ``<runs>/<profile>/<stage>`` was made by exactly ``params``."""
-    return stage_config(stage_dir(profile, stage)) == _canonical(params)
+def fingerprint(folder: Path, settings: dict, inputs: dict) -> str:
+    """A build id: 12 hex digits of a SHA-256 over the settings, the inputs' builds and every
+    file of ``folder`` but its record. The same id means the same bytes made the same way, as
+    DVC's lock files record a stage's outputs by their hash."""
+    digest = hashlib.sha256(json.dumps([settings, inputs], sort_keys=True).encode())
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != CONFIG_FILE):
+        digest.update(f.relative_to(folder).as_posix().encode())
+        with open(f, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:12]
 
 
-def write_stage_config(folder: Path, params: dict) -> None:
-    """Record the settings that made a stage; written last, so it marks the folder done."""
-    atomic_write_json(Path(folder) / CONFIG_FILE, params)
+def write_record(folder: Path, settings: dict, inputs: dict | None = None,
+                 **provenance) -> str:
+    """Record what made a stage: its settings, its inputs' builds and its own build id
+    (:func:`fingerprint`), plus ``provenance`` (e.g. the precision it computed in: how, not
+    what, so never compared). Written last, so it marks the folder done. Returns the id."""
+    settings, inputs = canonical(settings), dict(sorted((inputs or {}).items()))
+    build = fingerprint(folder, settings, inputs)
+    atomic_write_json(Path(folder) / CONFIG_FILE, {"settings": settings, "inputs": inputs,
+                                                  "build": build, **provenance})
+    return build
+
+
+def is_complete(profile: str, stage: str, params: dict, inputs: dict | None = None) -> bool:
+    """True when ``<runs>/<profile>/<stage>`` was made by exactly ``params`` (and, if given,
+    from exactly these ``inputs`` builds)."""
+    record = read_record(stage_dir(profile, stage))
+    return (record is not None and record["settings"] == canonical(params)
+            and (inputs is None or record["inputs"] == dict(sorted(inputs.items()))))
 
 
 def differences(old, new, prefix: str = "") -> list[str]:
@@ -132,39 +174,46 @@ def differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".") or "(all)"]
 
 
-def work_dir(profile: str, stage: str, params: dict, fresh: bool = False) -> Path:
+def work_dir(profile: str, stage: str, params: dict, inputs: dict | None = None,
+             fresh: bool = False) -> Path:
     """``<runs>/<profile>/_work/<stage>``: where a stage keeps what lets it resume after an
     interrupt (checkpoints, sampled chunks). Emptied when it was left by other settings."""
     work = runs_dir(profile) / "_work" / stage
-    if fresh or stage_config(work) != _canonical(params):
+    made_by = canonical({"settings": params, "inputs": inputs or {}})
+    marker = work / CONFIG_FILE
+    if fresh or not marker.is_file() or json.loads(marker.read_text()) != made_by:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    write_stage_config(work, params)
+    atomic_write_json(marker, made_by)
     return work
 
 
-def run_stage(profile: str, stage: str, params: dict, build, load, force: bool = False):
+def run_stage(profile: str, stage: str, params: dict, build, load, force: bool = False,
+              inputs: dict | None = None, **provenance):
     """The one way every stage runs.
 
-    Done for these ``params`` (and not ``force``): say so, return ``load(folder)``.
-    Otherwise ``build(tmp, work)`` writes the stage's files into a temporary folder, with
-    ``work`` (see :func:`work_dir`) for anything worth keeping through an interrupt; the
-    settings are recorded last and the folder moved into place in one rename, so an
-    interrupted stage never looks finished. Then ``work`` is removed and ``load(folder)``
-    returned. A folder made with other settings is replaced, and the changes are printed.
+    Done for these ``params`` and ``inputs`` (the build ids of the stages it reads), and not
+    ``force``: say so, return ``load(folder)``. Otherwise ``build(tmp, work)`` writes the
+    stage's files into a temporary folder, with ``work`` (see :func:`work_dir`) for anything
+    worth keeping through an interrupt; the record (:func:`write_record`) is written last and
+    the folder moved into place in one rename, so an interrupted stage never looks finished.
+    Then ``work`` is removed and ``load(folder)`` returned. A folder made with other settings
+    or inputs is replaced, and what changed is printed.
     """
-    folder, params = stage_dir(profile, stage), _canonical(params)
-    old = stage_config(folder)
-    if old == params and not force:
+    folder, params, inputs = stage_dir(profile, stage), canonical(params), inputs or {}
+    old = read_record(folder)
+    if is_complete(profile, stage, params, inputs) and not force:
         print(f"{stage}: done for these settings, loaded from {shown(folder)} "
               "(force=True remakes it)")
         return load(folder)
-    if old is not None and old != params:
-        changed = ", ".join(differences(old, params)[:6])
-        print(f"{stage}: {shown(folder)} was made with other settings ({changed}): remaking it")
-    work = work_dir(profile, stage, params, fresh=force)
+    if old is not None and not force:
+        changed = differences({"settings": old["settings"], "inputs": old["inputs"]},
+                              {"settings": params, "inputs": dict(sorted(inputs.items()))})
+        print(f"{stage}: {shown(folder)} was made with other settings or inputs "
+              f"({', '.join(changed[:6])}): remaking it")
+    work = work_dir(profile, stage, params, inputs, fresh=force)
     with atomic_dir(folder) as tmp:
         build(tmp, work)
-        write_stage_config(tmp, params)
+        write_record(tmp, params, inputs, **provenance)
     shutil.rmtree(work, ignore_errors=True)
     return load(folder)

@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.optimize import brentq
 from scipy.special import gammaln
 
-from .artifacts import run_stage
+from . import stages
 from .data import load_split, prompt_text
 from .gold import load_gold, with_gold
 from .hardware import precision_of
@@ -114,11 +115,12 @@ def compare_curves(df: pd.DataFrame, proxies: list[str], gold: str = "gold") -> 
 
 def bootstrap_interval(values, n_boot: int = 10_000, level: float = 0.95,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampling its entries)."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(1)
-    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+    """Percentile bootstrap interval of the mean of ``values`` (resampling its entries), by
+    ``scipy.stats.bootstrap`` with a seeded generator: the same interval every run."""
+    result = stats.bootstrap((np.asarray(values, dtype=float),), np.mean, n_resamples=n_boot,
+                             confidence_level=level, method="percentile", vectorized=True,
+                             rng=np.random.default_rng(seed))
+    return result.confidence_interval.low, result.confidence_interval.high
 
 
 def paired_best_of_n(df: pd.DataFrame, models: list[str], baselines: list[str], n: int,
@@ -156,8 +158,8 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
         df = with_gold(df, load_gold(cfg))
         df.to_parquet(out / "samples.parquet", index=False)
 
-    return run_stage(cfg.profile, STAGE, bon_params(cfg), build,
-                     lambda folder: pd.read_parquet(folder / "samples.parquet"), force)
+    return stages.run(cfg, STAGE, build,
+                      lambda folder: pd.read_parquet(folder / "samples.parquet"), force)
 
 
 def score_samples(cfg, name: str, reward, samples: pd.DataFrame) -> np.ndarray:

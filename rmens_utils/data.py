@@ -37,6 +37,9 @@ def validate_rows(rows: list[dict], split: str, source: str) -> list[dict]:
     A row needs a non-empty string ``instruction``; ``input``/``output`` must be
     strings when present, and the ``sft`` split needs a non-empty ``output``.
     """
+    if not rows:
+        raise ValueError(f"{source} has no rows: a split needs at least one example (restore the "
+                         "file from the repository, or run `python data/make_prompts.py`).")
     good, bad = [], []
     for i, row in enumerate(rows):
         problem = _row_problem(row, split)

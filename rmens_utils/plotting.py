@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .gold import word_count
+from .text import word_count
 
 STUDY_STYLES = {"single": ("o", "-"), "ensemble_min": ("s", "--"), "multihead_min": ("^", "-."),
                 "gold": ("D", ":")}  # marker and line style: readable in black and white
@@ -137,7 +137,7 @@ def plot_cost(table: pd.DataFrame):
 
 
 def plot_gold_terms(terms: pd.DataFrame, columns: int = 4):
-    """One panel per column of ``study.gold_terms``: its mean over the held-out answers
+    """One panel per column of ``analysis.gold_terms``: its mean over the held-out answers
     against the PPO step (index ``(run, step)``), one line per run."""
     rows = -(-len(terms.columns) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows + 0.4), sharex=True,
@@ -202,7 +202,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
 def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None):
     """Held-out gold and the optimised proxy's rise against KL(policy ‖ SFT), one line per
     reward: means over seeds at each evaluated step, with ±1 standard error in both
-    directions (``curves``: ``study.mean_se`` of ``study.seed_curves`` by regime, run, step)."""
+    directions (``curves``: ``analysis.mean_se`` of ``analysis.seed_curves`` by regime, run, step)."""
     data = curves[curves["regime"] == regime]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
     for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):

@@ -30,16 +30,18 @@ from .models import format_prompt
 from .sampling import answer_rows, generation_kwargs, response_mask
 
 
+MAX_GRAD_NORM = 1.0  # gradients clipped to this norm before every update
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
-    """Normalise to unit variance (and zero mean) over the masked entries."""
+def whiten(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Normalise to zero mean and unit variance over the masked entries."""
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
-    out = (x - mean) * torch.rsqrt(var + 1e-8)
-    return (out if shift_mean else out + mean) * mask
+    return (x - mean) * torch.rsqrt(var + 1e-8) * mask
 
 
 def kl_penalised_rewards(logp: torch.Tensor, ref_logp: torch.Tensor, score: torch.Tensor,
@@ -123,8 +125,7 @@ class PolicyWithValue(nn.Module):
 
 def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
                epochs: int = 2, minibatch_size: int = 8, clip: float = 0.2,
-               value_coef: float = 0.1, max_grad_norm: float = 1.0,
-               generator: torch.Generator | None = None, scaler=None) -> dict:
+               value_coef: float = 0.1, generator: torch.Generator | None = None, scaler=None) -> dict:
     """Several epochs of minibatch updates on one rollout batch. ``batch`` holds
     ``input_ids, attention_mask`` (prompt + response), ``mask`` (response tokens),
     ``old_logp, old_values, advantages, returns`` (all ``(batch, T)``). Returns the mean
@@ -146,7 +147,7 @@ def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
             optimizer.zero_grad()
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
             scaler.step(optimizer)
             scaler.update()
             for key, value in (("policy_loss", pg), ("value_loss", vf),

@@ -10,12 +10,12 @@ from scipy.stats import spearmanr
 from transformers import AutoTokenizer
 
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
-from .artifacts import MissingArtifactError, run_stage, shown, stage_config, stage_dir
+from .artifacts import MissingArtifactError, build_id, run_stage, shown, stage_dir, stage_settings
 from .hardware import precision_of
 from .models import load_rm_backbone
 from . import stages
 from .reward_model import MultiHeadRewardModel
-from .stages import LABELS, member_stage, require, reward_params, rm_params
+from .stages import LABELS, member_stage, reward_params, rm_params
 from .stages import RM_ENSEMBLE as ENSEMBLE_STAGE  # noqa: F401  (for callers)
 from .stages import RM_MULTIHEAD as MULTIHEAD_STAGE
 from .stages import RM_SINGLE as SINGLE_STAGE
@@ -26,9 +26,11 @@ class ProxyReward:
     """A trained :class:`MultiHeadRewardModel` behind the text interface of every reward:
     ``score(prompts, responses)`` → ``(batch, k)``."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 64, params: dict | None = None):
+    def __init__(self, model, tokenizer, batch_size: int = 64, params: dict | None = None,
+                 build: str | None = None):
         self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
-        self.params = params or {}  # the settings that made it (its stage config)
+        self.params = params or {}  # the settings that made it (its stage's record)
+        self.build = build  # its stage's build id: which bytes these are
 
     @property
     def num_members(self) -> int:
@@ -48,7 +50,8 @@ class ProxyReward:
     def load(cls, folder, device: str = "cpu"):
         """The reward model saved in ``folder`` (a stage), with the settings that made it."""
         return cls(MultiHeadRewardModel.from_pretrained(folder).to(device),
-                   AutoTokenizer.from_pretrained(folder), params=stage_config(folder))
+                   AutoTokenizer.from_pretrained(folder), params=stage_settings(folder),
+                   build=build_id(folder))
 
 
 class EnsembleReward:
@@ -58,6 +61,7 @@ class EnsembleReward:
     def __init__(self, members: list[ProxyReward]):
         self.members = members
         self.params = {"members": [m.params for m in members]}
+        self.build = "+".join(str(m.build) for m in members)
 
     @property
     def num_members(self) -> int:
@@ -74,21 +78,21 @@ class EnsembleReward:
 
 def load_labels(cfg):
     """The gold-labelled pairs of notebook 02 (``DatasetDict`` train/validation)."""
-    return load_from_disk(str(require(cfg, LABELS) / "pairs"))
+    return load_from_disk(str(stages.folder(cfg, LABELS) / "pairs"))
 
 
 def _folder(cfg, stage: str):
-    """A reward-model stage of 03-05 (made first if missing), or any other trained one."""
+    """A reward-model stage of 03-05, or any other trained one (e.g. an exercise's)."""
     try:
         stages.stage(cfg, stage)
     except ValueError:  # not one of the series' own stages: e.g. an exercise's variant
         folder = stage_dir(cfg.profile, stage)
-        if stage_config(folder) is None:
+        if stage_settings(folder) is None:
             raise MissingArtifactError(
                 f"No reward model '{stage}' in {shown(folder)}: train it first with "
                 f"proxy.train_proxy_stage(cfg, {stage!r}, ...).") from None
         return folder
-    return require(cfg, stage)
+    return stages.folder(cfg, stage)
 
 
 def load_proxy(cfg, stage: str = SINGLE_STAGE) -> ProxyReward:
@@ -197,8 +201,10 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
         log.to_csv(out / "log.csv", index=False)
 
     params = rm_params(cfg, num_heads, seed, epochs, bootstrap, freeze_backbone, lora_r)
+    labels = build_id(stages.folder(cfg, LABELS))
     return run_stage(cfg.profile, stage, params, build, lambda folder: (
-        ProxyReward.load(folder, cfg.device), pd.read_csv(folder / "log.csv")), force)
+        ProxyReward.load(folder, cfg.device), pd.read_csv(folder / "log.csv")), force,
+        inputs={LABELS: labels}, precision=cfg.precision)
 
 
 def _train_series_stage(cfg, stage: str, force: bool = False):
@@ -288,9 +294,10 @@ def cached_scores(cfg, stage: str, params: dict, reward, prompts: list[str],
                   responses: list[str]) -> np.ndarray:
     """``reward.score(prompts, responses)`` as an array ``(n, k)``, saved in
     ``<runs>/<profile>/<stage>`` and re-made only when ``params`` (what the answers depend
-    on) or the reward model (its ``params``) change."""
+    on) or the reward model (its ``params`` and ``build``) change."""
     def build(out, work):
         np.save(out / "scores.npy", reward.score(prompts, responses, progress=True).numpy())
 
     return run_stage(cfg.profile, stage, {**params, "reward": reward.params}, build,
-                     lambda folder: np.load(folder / "scores.npy"))
+                     lambda folder: np.load(folder / "scores.npy"),
+                     inputs={"reward": getattr(reward, "build", None)})

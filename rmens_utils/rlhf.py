@@ -28,17 +28,19 @@ import torch
 from tqdm.auto import tqdm
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
-from .artifacts import atomic_dir, run_stage, stage_config
+from . import stages
+from .artifacts import atomic_dir, stage_settings
 from .config import GenerationConfig
 from .data import load_split, prompt_text
-from .gold import load_gold, with_gold, word_count
+from .gold import load_gold, with_gold
+from .text import word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
 from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy, load_variant
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, RM_VARIANTS, eval_prefix
 from .stages import PPO_RUNS as RUNS
-from .stages import eval_params, ppo_params, ppo_stage, regime_config, require
+from .stages import ppo_params, ppo_stage, regime_config
 
 
 @dataclass
@@ -261,8 +263,8 @@ def evaluate_sft_stage(cfg, force: bool = False) -> pd.DataFrame:
         evaluate(cfg, model, reference, tokenizer, load_eval_rewards(cfg), load_gold(cfg),
                  step=0).to_parquet(out / "eval.parquet", index=False)
 
-    return run_stage(cfg.profile, PPO_EVAL, eval_params(cfg), build,
-                     lambda folder: pd.read_parquet(folder / "eval.parquet"), force)
+    return stages.run(cfg, PPO_EVAL, build,
+                      lambda folder: pd.read_parquet(folder / "eval.parquet"), force)
 
 
 def _trainable(model) -> dict:
@@ -280,14 +282,14 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
                     force: bool = False) -> PPORun:
     """Run (or load) the PPO run ``name`` (a key of ``RUNS``) with ``seed`` in ``regime``
     for ``cfg.ppo.steps`` steps, evaluating on held-out prompts every ``eval_every``."""
-    params = ppo_params(cfg, name, seed, regime)  # checks the name and the regime
+    ppo_params(cfg, name, seed, regime)  # checks the name and the regime
     reward_stage, aggregation = RUNS[name]
     stage = ppo_stage(name, seed, regime)
     run_cfg = regime_config(cfg, regime)
     p = run_cfg.ppo
 
     def build(out: Path, work: Path):
-        sft_eval = pd.read_parquet(require(cfg, PPO_EVAL) / "eval.parquet")
+        sft_eval = pd.read_parquet(stages.folder(cfg, PPO_EVAL) / "eval.parquet")
         rewards, gold = load_eval_rewards(cfg), load_gold(cfg)
         # A cheap ensemble of notebook 08 scores the evaluations too, from step 0 on (the
         # shared evaluation of the SFT policy has the scores of EVAL_REWARDS only)
@@ -337,12 +339,14 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
         torch.save(model.value_head.state_dict(), out / "value_head.pt")
         _write_run(out, rows, samples, evals)
 
-    return run_stage(cfg.profile, stage, params, build,
-                     lambda folder: _load_run(name, folder, seed, regime), force)
+    if not stages.is_made(cfg, PPO_EVAL):  # step 0 of every run: this notebook's own stage
+        evaluate_sft_stage(cfg)
+    return stages.run(cfg, stage, build,
+                      lambda folder: _load_run(name, folder, seed, regime), force)
 
 
 def _load_run(name: str, folder: Path, seed: int = 0, regime: str = DEFAULT_REGIME) -> PPORun:
     evals = folder / "eval.parquet"
     return PPORun(name, pd.read_csv(folder / "log.csv"),
-                  pd.read_parquet(folder / "samples.parquet"), folder, stage_config(folder),
+                  pd.read_parquet(folder / "samples.parquet"), folder, stage_settings(folder),
                   pd.read_parquet(evals) if evals.is_file() else None, seed, regime)

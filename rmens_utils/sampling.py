@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .artifacts import atomic_dir
-from .gold import word_count
+from .text import word_count
 from .models import format_prompt
 
 TOP_K = 64  # candidates kept before the top-p cut; see GumbelTopPSampler

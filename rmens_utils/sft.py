@@ -12,12 +12,12 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from .artifacts import atomic_write_json, run_stage
+from . import stages
+from .artifacts import atomic_write_json
 from .data import load_split, prompt_text
 from .hardware import precision_of
 from .models import format_prompt, load_policy
 from .stages import SFT as STAGE
-from .stages import sft_params
 
 
 @dataclass
@@ -138,7 +138,7 @@ def run_sft(cfg, force: bool = False) -> SFTResult:
         pd.DataFrame(trainer.state.log_history).to_csv(out / "log.csv", index=False)
         atomic_write_json(out / "metrics.json", metrics)
 
-    return run_stage(cfg.profile, STAGE, sft_params(cfg), build, load_sft_result, force)
+    return stages.run(cfg, STAGE, build, load_sft_result, force)
 
 
 def load_sft_result(folder: Path) -> SFTResult:

@@ -1,10 +1,16 @@
-"""Every stage of the pipeline in one place: the settings it depends on, the notebook that
-makes it, roughly how long it takes, and how a later notebook builds it when it is missing.
+"""Every stage of the pipeline, declared in one place: the settings that change its output
+(its identity), the stages it reads, the notebook that makes it and roughly how long it takes.
 
-A notebook opened alone (a course, or Colab, where each notebook gets its own runtime) calls
-the loaders of its inputs; they call :func:`require`, which builds whatever is missing or was
-made with other settings, with the earlier notebooks' own functions, after saying what it will
-build and about how long that takes.
+Nothing here builds anything: the functions that make each stage live in the notebooks' own
+modules (:mod:`sft`, :mod:`labels`, :mod:`proxy` …) and :mod:`pipeline`, at the top of the
+package, knows them. A loader asks :func:`folder` for a stage's folder and gets it, or a
+:class:`MissingArtifactError` that names the notebook making it and the one line that builds it.
+
+A stage's identity is its settings (bookkeeping such as checkpoint cadence left out,
+:func:`config.bookkeeping`) with those of the stages before it, plus a ``version`` per kind of
+stage: raise it when a change of code changes what a stage makes. Its record also holds the
+build id of each stage it read (:func:`artifacts.write_record`), so a stage made from another
+build of its inputs is made again, never silently reused.
 """
 from __future__ import annotations
 
@@ -13,43 +19,46 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .aggregation import PPO_UWO_LAMBDA
-from .artifacts import is_complete, runs_dir, shown, stage_dir
+from .artifacts import (MissingArtifactError, build_id, is_complete, run_stage, runs_dir, shown,
+                        stage_dir)
+from .config import RubricWeights, result_settings
 
 SFT, LABELS, BON_SAMPLES = "sft", "labels", "bon_samples"
 RM_SINGLE, RM_ENSEMBLE, RM_MULTIHEAD = "rm_single", "rm_ensemble", "rm_multihead"
 PPO = "ppo"
+# Raise a kind's number when a change of its code changes what it makes: every stage of that
+# kind, and every stage after it, is then made again.
+VERSIONS = {SFT: 1, "gold": 1, LABELS: 1, BON_SAMPLES: 1, "reward_model": 1, "eval": 1, PPO: 1}
 
 
 # --- what each stage depends on (a change in any of it re-makes the stage) ---------------
 
 def sft_params(cfg) -> dict:
-    return {"policy_name": cfg.policy_name, "data_source": cfg.data_source,
-            "seed": cfg.seed, "sft": dataclasses.asdict(cfg.sft)}
+    return {"version": VERSIONS[SFT], "policy_name": cfg.policy_name,
+            "data_source": cfg.data_source, "seed": cfg.seed, "sft": result_settings(cfg.sft)}
 
 
 def gold_params(cfg) -> dict:
     """The gold reward: its name and, for the offline rubric, its weights and its fluency
     model (so that a changed rubric re-labels everything instead of mixing two golds)."""
     if cfg.gold_name == "offline:rubric":
-        from .gold import RubricWeights
-
         rubric = json.loads(json.dumps(dataclasses.asdict(RubricWeights())))  # as stored
-        return {"name": cfg.gold_name, "rubric": rubric, "fluency_model": cfg.policy_name}
-    return {"name": cfg.gold_name}
+        return {"version": VERSIONS["gold"], "name": cfg.gold_name, "rubric": rubric,
+                "fluency_model": cfg.policy_name}
+    return {"version": VERSIONS["gold"], "name": cfg.gold_name}
 
 
 def labels_params(cfg) -> dict:
-    return {"sft": sft_params(cfg), "gold": gold_params(cfg), "seed": cfg.seed,
-            "labels": dataclasses.asdict(cfg.labels)}
+    return {"version": VERSIONS[LABELS], "sft": sft_params(cfg), "gold": gold_params(cfg),
+            "seed": cfg.seed, "labels": result_settings(cfg.labels)}
 
 
 def bon_params(cfg) -> dict:
-    return {"sft": sft_params(cfg), "gold": gold_params(cfg), "seed": cfg.seed,
-            "bon": dataclasses.asdict(cfg.bon),
-            "generation": dataclasses.asdict(cfg.labels.generation)}
+    return {"version": VERSIONS[BON_SAMPLES], "sft": sft_params(cfg), "gold": gold_params(cfg),
+            "seed": cfg.seed, "bon": result_settings(cfg.bon),
+            "generation": result_settings(cfg.labels.generation)}
 
 
 def rm_params(cfg, num_heads: int, seed: int, epochs: float, bootstrap: bool = False,
@@ -57,10 +66,10 @@ def rm_params(cfg, num_heads: int, seed: int, epochs: float, bootstrap: bool = F
     """One trained reward model (not k or the epochs of the other kinds)."""
     rm = {k: getattr(cfg.rm, k) for k in
           ("learning_rate", "batch_size", "max_length", "standardise_pairs")}
-    params = {"labels": labels_params(cfg), "rm_backbone": cfg.rm_backbone_name, "rm": rm,
-              "num_heads": num_heads, "seed": seed, "epochs": epochs, "bootstrap": bootstrap,
-              "freeze_backbone": freeze_backbone}
-    return {**params, "lora_r": lora_r} if lora_r else params  # (older stages: no LoRA key)
+    return {"version": VERSIONS["reward_model"], "labels": labels_params(cfg),
+            "rm_backbone": cfg.rm_backbone_name, "rm": rm, "num_heads": num_heads, "seed": seed,
+            "epochs": epochs, "bootstrap": bootstrap, "freeze_backbone": freeze_backbone,
+            "lora_r": lora_r}
 
 
 def member_stage(i: int) -> str:
@@ -202,7 +211,7 @@ def eval_params(cfg) -> dict:
     """What a held-out evaluation depends on: the SFT policy, the prompts and sampling, the
     gold and every reward model that scores the answers."""
     p = cfg.ppo
-    return {"sft": sft_params(cfg), "gold": gold_params(cfg),
+    return {"version": VERSIONS["eval"], "sft": sft_params(cfg), "gold": gold_params(cfg),
             "rewards": {s: reward_params(cfg, s) for s in EVAL_REWARDS},
             "eval": {"prompts": p.eval_prompts, "max_new_tokens": p.max_new_tokens,
                      "temperature": p.temperature, "batch_size": p.batch_size,
@@ -214,9 +223,10 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
         raise ValueError(f"Unknown PPO run {name!r}. Valid: {', '.join(PPO_RUNS)}.")
     reward_stage, aggregation = PPO_RUNS[name]
     cfg = regime_config(cfg, regime)
-    return {"sft": sft_params(cfg), "reward": _reward_stage_params(cfg, reward_stage),
-            "aggregation": aggregation, "uwo_lambda": PPO_UWO_LAMBDA, "eval": eval_params(cfg),
-            "seed": seed, "regime": regime, "ppo": dataclasses.asdict(cfg.ppo)}
+    return {"version": VERSIONS[PPO], "sft": sft_params(cfg),
+            "reward": _reward_stage_params(cfg, reward_stage), "aggregation": aggregation,
+            "uwo_lambda": PPO_UWO_LAMBDA, "eval": eval_params(cfg), "seed": seed,
+            "regime": regime, "ppo": result_settings(cfg.ppo)}
 
 
 # --- who makes each stage, from what, and how long it takes ------------------------------
@@ -242,51 +252,54 @@ class Stage:
     name: str
     notebook: str  # the notebook that makes it
     needs: tuple[str, ...]  # stages it reads
-    params: Callable  # cfg -> its settings
-    build: Callable  # cfg -> runs the notebook's own function for it
-    kind: str  # key of MINUTES
+    params: object  # cfg -> its settings
+    kind: str  # key of MINUTES (and of pipeline.BUILDERS)
 
 
 def stage(cfg, name: str) -> Stage:
     """What is known about stage ``name`` (e.g. ``labels``, ``rm_ensemble/member_1``,
     ``ppo/beta0/single/seed0``)."""
-    from . import best_of_n, labels, proxy, rlhf, sft  # they import this module
+    def reward(kind, notebook):
+        return Stage(name, notebook, (LABELS,), lambda c: reward_params(c, name), kind)
 
     if name == SFT:
-        return Stage(name, "01_sft", (), sft_params, sft.run_sft, SFT)
+        return Stage(name, "01_sft", (), sft_params, SFT)
     if name == LABELS:
-        return Stage(name, "02_gold_labels", (SFT,), labels_params, labels.run_labelling, LABELS)
+        return Stage(name, "02_gold_labels", (SFT,), labels_params, LABELS)
     if name == BON_SAMPLES:
-        return Stage(name, "03_proxy_reward_model", (SFT,), bon_params,
-                     best_of_n.run_bon_sampling, BON_SAMPLES)
+        return Stage(name, "03_proxy_reward_model", (SFT,), bon_params, BON_SAMPLES)
     if name == RM_SINGLE:
-        return Stage(name, "03_proxy_reward_model", (LABELS,),
-                     lambda c: reward_params(c, name), proxy.train_single_stage, RM_SINGLE)
+        return reward(RM_SINGLE, "03_proxy_reward_model")
     if name == RM_MULTIHEAD:
-        return Stage(name, "05_multihead_reward_model", (LABELS,),
-                     lambda c: reward_params(c, name), proxy.train_multihead_stage, RM_MULTIHEAD)
+        return reward(RM_MULTIHEAD, "05_multihead_reward_model")
     if re.fullmatch(rf"{RM_ENSEMBLE}/member_\d+", name):
-        i = int(name.rsplit("_", 1)[1])
-        return Stage(name, "04_full_ensemble", (LABELS,), lambda c: reward_params(c, name),
-                     lambda c: proxy.train_member_stage(c, i), "member")
+        return reward("member", "04_full_ensemble")
     if parsed := parse_variant_stage(name):
-        from . import diversity
-
-        variant, member = parsed
-        return Stage(name, "08_head_diversity", (LABELS,),
-                     lambda c: variant_params(c, variant, member),
-                     lambda c: diversity.train_variant_stage(c, variant, member),
-                     "variant" if member is None else "lora member")
+        return reward("variant" if parsed[1] is None else "lora member", "08_head_diversity")
     rewards = [s for reward in EVAL_REWARDS for s in trained_stages(cfg, reward)]
     if name == PPO_EVAL:
-        return Stage(name, "06_ppo", (SFT, *rewards), eval_params, rlhf.evaluate_sft_stage,
-                     "eval")
+        return Stage(name, "06_ppo", (SFT, *rewards), eval_params, "eval")
     match = re.fullmatch(rf"{PPO}/([^/]+)/([^/]+)/seed(\d+)", name)
     if match and match[1] in REGIMES and match[2] in PPO_RUNS:
         regime, run, seed = match[1], match[2], int(match[3])
-        return Stage(name, "06_ppo", (PPO_EVAL,), lambda c: ppo_params(c, run, seed, regime),
-                     lambda c: rlhf.train_ppo_stage(c, run, seed, regime), PPO)
+        own = PPO_RUNS[run][0]  # a reward the shared evaluation does not load: read it too
+        extra = () if own in (*EVAL_REWARDS, GOLD) else tuple(trained_stages(cfg, own))
+        return Stage(name, "06_ppo", (PPO_EVAL, *extra),
+                     lambda c: ppo_params(c, run, seed, regime), PPO)
     raise ValueError(f"Unknown stage {name!r}.")
+
+
+def input_builds(cfg, name: str) -> dict[str, str | None]:
+    """The build id of each stage that ``name`` reads, as the runs folder holds them now."""
+    return {need: build_id(stage_dir(cfg.profile, need)) for need in stage(cfg, name).needs}
+
+
+def is_made(cfg, name: str) -> bool:
+    """True when stage ``name`` and every stage before it are made with ``cfg``'s settings,
+    each from the builds of its inputs that the runs folder holds."""
+    spec = stage(cfg, name)
+    return (all(is_made(cfg, need) for need in spec.needs)
+            and is_complete(cfg.profile, name, spec.params(cfg), input_builds(cfg, name)))
 
 
 def missing(cfg, name: str) -> list[Stage]:
@@ -294,30 +307,43 @@ def missing(cfg, name: str) -> list[Stage]:
     order: list[Stage] = []
 
     def visit(n: str):
-        s = stage(cfg, n)
-        if is_complete(cfg.profile, n, s.params(cfg)) or any(o.name == n for o in order):
+        if any(o.name == n for o in order) or is_made(cfg, n):
             return
-        for need in s.needs:
+        spec = stage(cfg, n)
+        for need in spec.needs:
             visit(need)
-        order.append(s)
+        order.append(spec)
 
     visit(name)
     return order
 
 
-def require(cfg, name: str) -> Path:
-    """The folder of stage ``name`` made with ``cfg``'s settings, built first (with its
-    own inputs) if it is missing or was made with other settings."""
+def minutes(cfg, todo: list[Stage]) -> tuple[float, str]:
+    """About how long building ``todo`` takes, and on what that estimate was made."""
+    table = MINUTES.get(cfg.profile, MINUTES["cpu"])
+    where = "a Colab T4, estimated" if cfg.profile == "gpu" else "2 CPU cores"
+    return sum(table[s.kind] for s in todo), where
+
+
+def folder(cfg, name: str) -> Path:
+    """The folder of stage ``name``, made with ``cfg``'s settings from the inputs the runs
+    folder holds; a :class:`MissingArtifactError` naming what makes it when it is not."""
+    if is_made(cfg, name):
+        return stage_dir(cfg.profile, name)
     todo = missing(cfg, name)
-    if todo:
-        minutes = MINUTES.get(cfg.profile, MINUTES["cpu"])
-        total = sum(minutes[s.kind] for s in todo)
-        where = "a Colab T4, estimated" if cfg.profile == "gpu" else "2 CPU cores"
-        print(f"'{name}' is not yet made with these settings in {shown(runs_dir(cfg.profile))}. "
-              f"Building it and what it needs with the notebooks' own functions, "
-              f"about {total:g} min on {where}:")
-        for s in todo:
-            print(f"  {s.name:<24} notebooks/{s.notebook}.ipynb   ~{minutes[s.kind]:g} min")
-        for s in todo:
-            s.build(cfg)
-    return stage_dir(cfg.profile, name)
+    total, where = minutes(cfg, todo)
+    makers = ", ".join(dict.fromkeys(f"notebooks/{s.notebook}.ipynb" for s in todo))
+    raise MissingArtifactError(
+        f"'{name}' is not made with these settings in {shown(runs_dir(cfg.profile))}: "
+        f"{makers} make{'s' if ',' not in makers else ''} it and what it needs (about "
+        f"{total:g} min on {where}). To build it here: "
+        f"`rmens_utils.pipeline.require(cfg, {name!r})`.")
+
+
+def run(cfg, name: str, build, load, force: bool = False):
+    """:func:`artifacts.run_stage` for stage ``name`` with its declared settings and its
+    inputs' builds; its inputs must be made (:func:`folder` says what is missing)."""
+    for need in stage(cfg, name).needs:
+        folder(cfg, need)
+    return run_stage(cfg.profile, name, stage(cfg, name).params(cfg), build, load, force,
+                     inputs=input_builds(cfg, name), precision=cfg.precision)

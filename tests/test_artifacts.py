@@ -84,10 +84,27 @@ def test_atomic_dir_keeps_old_folder_on_error(root):
 def test_stage_complete_only_for_the_same_config(root):
     assert not artifacts.is_complete("cpu", "sft", {"lr": 1})
     with artifacts.atomic_dir(artifacts.stage_dir("cpu", "sft")) as tmp:
-        artifacts.write_stage_config(tmp, {"lr": 1})
+        artifacts.write_record(tmp, {"lr": 1}, {"data": "b1"})
     assert artifacts.is_complete("cpu", "sft", {"lr": 1})
+    assert artifacts.is_complete("cpu", "sft", {"lr": 1}, {"data": "b1"})
+    assert not artifacts.is_complete("cpu", "sft", {"lr": 1}, {"data": "b2"})  # other input
     assert not artifacts.is_complete("cpu", "sft", {"lr": 2})
     assert not artifacts.is_complete("smoke", "sft", {"lr": 1})
+
+
+def test_a_build_id_is_a_hash_of_the_settings_the_inputs_and_the_files(root):
+    def build(text, settings=None, inputs=None):
+        folder = root / "b" / text / str(settings) / str(inputs)
+        folder.mkdir(parents=True)
+        (folder / "weights.bin").write_text(text)
+        return artifacts.write_record(folder, settings or {"lr": 1}, inputs)
+
+    same = build("w")
+    assert len(same) == 12 and same == build("w", inputs={}) == build("w", {"lr": 1})
+    ids = {same, build("other bytes"), build("w", {"lr": 2}), build("w", inputs={"sft": "x"})}
+    assert len(ids) == 4
+    record = artifacts.read_record(root / "b" / "w" / "None" / "None")
+    assert record == {"settings": {"lr": 1}, "inputs": {}, "build": same}
 
 
 def _build(files: dict):
@@ -109,8 +126,14 @@ def test_run_stage_builds_once_then_loads_and_remakes_when_settings_change(root,
     assert "s: done for these settings, loaded from <runs>/cpu/s" in capsys.readouterr().out
     # other settings: never silently reused
     assert artifacts.run_stage("cpu", "s", {"lr": 2}, _build({"a.txt": "two"}), _read) == "two"
-    assert "made with other settings (lr): remaking it" in capsys.readouterr().out
+    assert "made with other settings or inputs (settings.lr): remaking it" in \
+        capsys.readouterr().out
     assert artifacts.is_complete("cpu", "s", {"lr": 2})
+    # the same settings from another build of an input: made again
+    assert artifacts.run_stage("cpu", "s", {"lr": 2}, _build({"a.txt": "three"}), _read,
+                               inputs={"sft": "abc"}) == "three"
+    assert "(inputs.sft)" in capsys.readouterr().out
+    assert artifacts.read_record(artifacts.stage_dir("cpu", "s"))["inputs"] == {"sft": "abc"}
     assert not (artifacts.runs_dir("cpu") / "_work" / "s").exists()
 
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from rmens_utils import PROFILES, get_config, setup
@@ -32,8 +34,18 @@ def test_smoke_is_smaller_than_cpu():
 def test_config_is_frozen_and_serialisable():
     cfg = get_config("cpu", seed=3)
     assert cfg.seed == 3 and '"seed": 3' in cfg.to_json()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 4
+
+
+def test_bookkeeping_settings_are_left_out_of_the_result_settings():
+    from rmens_utils.config import PPOConfig, SFTConfig, result_settings
+
+    ppo = result_settings(PPOConfig())
+    assert "save_every" not in ppo and ppo["eval_every"] == 10 and ppo["beta"] == 0.0
+    assert "save_steps" not in result_settings(SFTConfig())
+    labels = result_settings(get_config("cpu").labels)  # nested configs too
+    assert labels["generation"]["top_p"] == 0.95 and labels["chunk_size"] == 256
 
 
 def test_setup_seeds_and_returns_config(capsys):

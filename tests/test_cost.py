@@ -3,11 +3,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from datasets import Dataset, DatasetDict
 
+from conftest import write_labels
 from rmens_utils import cost, get_config
-from rmens_utils.artifacts import stage_dir, write_stage_config
-from rmens_utils.stages import labels_params
 
 
 @pytest.fixture
@@ -18,10 +16,7 @@ def labelled_pairs(tmp_path, monkeypatch):
     rows = {"prompt": [f"Tell me about topic {i}." for i in range(n)],
             "chosen": [f"Topic {i} is interesting for many reasons." for i in range(n)],
             "rejected": ["No."] * n, "flipped": [False] * n}
-    folder = stage_dir("smoke", "labels")
-    DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)}
-                ).save_to_disk(str(folder / "pairs"))
-    write_stage_config(folder, labels_params(get_config("smoke")))  # as if made by 02
+    write_labels(get_config("smoke"), rows, rows)
 
 
 def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):

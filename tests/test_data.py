@@ -75,6 +75,12 @@ def test_bad_json_line_names_the_line(tmp_path):
         data.read_jsonl(path)
 
 
+def test_an_empty_split_is_an_error_naming_the_file(tmp_path):
+    (tmp_path / "eval.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match=r"eval.jsonl has no rows"):
+        data.load_local_split("eval", tmp_path)
+
+
 def test_unknown_split_lists_the_valid_ones():
     with pytest.raises(ValueError, match="sft, pref, rl, eval"):
         data.load_local_split("train")

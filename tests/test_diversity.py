@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from rmens_utils import diversity, get_config, proxy, stages
-from rmens_utils.artifacts import stage_config, stage_dir
+from rmens_utils.artifacts import stage_dir, stage_settings
 from rmens_utils.reward_model import head_cosines, head_drift, initial_heads
 from rmens_utils.training import bradley_terry_loss, train_reward_model
-from test_stage_functions import TOPICS, easy_pairs, write_labels
+from conftest import TOPICS, easy_pairs, write_labels
 
 PROMPTS = ["Tell me about moss.", "Say hi.", "Name a colour."]
 ANSWERS = ["Moss is a small green plant.", "Hi!", "Blue."]
@@ -57,7 +57,7 @@ def test_a_frozen_backbone_stays_frozen_while_its_heads_learn(tmp_runs):
 
 def test_variant_settings_leave_the_series_stages_alone_and_name_every_variant():
     cfg = get_config("smoke")
-    assert "lora_r" not in stages.reward_params(cfg, "rm_multihead")  # fingerprints unchanged
+    assert stages.reward_params(cfg, "rm_multihead")["lora_r"] == 0  # no LoRA: the whole model
     p = stages.reward_params(cfg, "rm_variants/multihead_k5")
     assert p == {**stages.reward_params(cfg, "rm_multihead"), "num_heads": 5}
     frozen = stages.variant_params(cfg, "frozen_k3")
@@ -97,7 +97,7 @@ def test_lora_members_differ_are_merged_and_load_as_trained(tmp_runs):
     assert not torch.allclose(member.backbone.get_parameter(name), base[name])
     again = proxy.load_variant(cfg, "lora_k3")
     assert torch.allclose(again.score(PROMPTS, ANSWERS), scores, atol=1e-5)
-    assert stage_config(stage_dir("smoke", "rm_variants/lora_k3/member_1"))["lora_r"] == 16
+    assert stage_settings(stage_dir("smoke", "rm_variants/lora_k3/member_1"))["lora_r"] == 16
 
 
 def test_summary_against_hand_values():

@@ -3,55 +3,11 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
-from datasets import Dataset, DatasetDict
 
+from conftest import LengthReward, WordCountGold
 from rmens_utils import artifacts, get_config, models, rlhf
 from rmens_utils.config import GenerationConfig
 from rmens_utils.ppo import rollout
-
-
-class LengthReward:
-    """A stand-in proxy with k = 2 members that disagree about length."""
-
-    num_members = 2
-
-    def __init__(self):
-        self.params = {"stand-in": "length"}
-
-    def score(self, prompts, responses, progress=False):
-        n = torch.tensor([len(r.split()) for r in responses], dtype=torch.float)
-        return torch.stack([n / 10, 1 - n / 10], 1)
-
-
-class WordCountGold:
-    def score(self, prompts, responses):
-        from rmens_utils.gold import word_count
-
-        return torch.tensor(word_count(responses), dtype=torch.float32)[:, None]
-
-
-@pytest.fixture
-def stand_ins(tmp_runs, monkeypatch):
-    """PPO on the base policy with stand-in rewards, in a throw-away root."""
-    monkeypatch.setattr(rlhf, "load_sft_policy", lambda cfg: models.load_policy(cfg))
-    monkeypatch.setattr(rlhf, "load_reward", lambda cfg, stage: LengthReward())
-    monkeypatch.setattr(rlhf, "load_gold", lambda cfg: WordCountGold())
-    cfg = get_config("smoke")
-    # 3 steps, a checkpoint after step 2, evaluations at steps 0, 2 and 3 (the end)
-    cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, steps=3, save_every=2,
-                                                           eval_every=2))
-    # the SFT evaluation needs no trained stage here: mark its inputs as made
-    from rmens_utils import stages
-    for name in stages.stage(cfg, stages.PPO_EVAL).needs:
-        folder = artifacts.stage_dir("smoke", name)
-        folder.mkdir(parents=True)
-        artifacts.write_stage_config(folder, stages.stage(cfg, name).params(cfg))
-    # the control standardises the gold on the labelled answers: here two pairs, 12 against 8
-    folder = artifacts.stage_dir("smoke", stages.LABELS)
-    pairs = Dataset.from_dict({"gold_chosen": [12.0, 12.0], "gold_rejected": [8.0, 8.0]})
-    DatasetDict({"train": pairs}).save_to_disk(str(folder / "pairs"))
-    artifacts.write_stage_config(folder, stages.labels_params(cfg))
-    return cfg
 
 
 def test_reference_is_the_policy_with_its_adapters_off(stand_ins):

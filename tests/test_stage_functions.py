@@ -8,31 +8,11 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from rmens_utils import best_of_n, calibration, get_config, labels, models, proxy
-from rmens_utils.artifacts import stage_config, stage_dir, write_stage_config
+from conftest import TOPICS, easy_pairs, mark_made, write_labels
+from rmens_utils.artifacts import stage_dir, stage_settings
 from rmens_utils.config import BestOfNConfig
 from rmens_utils.data import load_split, prompt_text
 from rmens_utils.stages import labels_params, member_stage, reward_params, rm_params
-
-TOPICS = ["rain", "bread", "tides", "volcanoes", "bees", "stars", "coffee", "glass",
-          "maps", "rivers", "owls", "copper", "clouds", "salt", "bridges", "ferns",
-          "deserts", "whales", "candles", "bicycles", "tea", "moss", "comets", "paper"]
-
-
-def easy_pairs(topics) -> dict:
-    """Chosen: a long answer that names the topic; rejected: "No."; no label flipped."""
-    return {"prompt": [f"Tell me about {t}." for t in topics],
-            "chosen": [f"{t.capitalize()} is a fascinating subject with a long and "
-                       "interesting history." for t in topics],
-            "rejected": ["No."] * len(topics), "flipped": [False] * len(topics)}
-
-
-def write_labels(cfg, train: dict, validation: dict) -> None:
-    """A stand-in for notebook 02's labels stage, complete for ``cfg``'s settings."""
-    folder = stage_dir(cfg.profile, "labels")
-    DatasetDict({"train": Dataset.from_dict(train),
-                 "validation": Dataset.from_dict(validation)}).save_to_disk(str(folder / "pairs"))
-    write_stage_config(folder, labels_params(cfg))  # as if made by 02
-
 
 class CharGold:
     """A stand-in gold: the number of characters (few ties, cheap)."""
@@ -87,6 +67,7 @@ def base_policy(monkeypatch, module):
 
     monkeypatch.setattr(module, "load_sft_policy", load)
     monkeypatch.setattr(module, "load_gold", lambda cfg: CharGold())
+    mark_made(get_config("smoke"), "sft")  # the stage the stand-in policy stands for
     return loads
 
 
@@ -103,7 +84,7 @@ def test_train_proxy_stage_saves_then_loads_and_retrains_on_other_settings(tmp_r
     assert len(trainings) == 1
     assert log["step"].tolist() == [1, 2]  # 8 pairs, batch 4, one epoch
     folder = stage_dir("smoke", "rm_test")
-    assert stage_config(folder) == rm_params(cfg, 1, cfg.seed, 1)
+    assert stage_settings(folder) == rm_params(cfg, 1, cfg.seed, 1)
     assert reward.params == rm_params(cfg, 1, cfg.seed, 1)
     first = reward.score(prompts, answers)
     assert first.shape == (2, 1)
@@ -116,9 +97,9 @@ def test_train_proxy_stage_saves_then_loads_and_retrains_on_other_settings(tmp_r
 
     other, _ = proxy.train_proxy_stage(cfg, "rm_test", seed=cfg.seed + 7, epochs=1)
     out = capsys.readouterr().out
-    assert "was made with other settings (seed)" in out and "done for" not in out
+    assert "was made with other settings or inputs (settings.seed)" in out and "done for" not in out
     assert len(trainings) == 2
-    assert stage_config(folder)["seed"] == cfg.seed + 7
+    assert stage_settings(folder)["seed"] == cfg.seed + 7
     assert not torch.allclose(other.score(prompts, answers), first, atol=1e-3)
 
 
@@ -151,7 +132,7 @@ def test_train_ensemble_stage_makes_k_member_stages_that_differ(tmp_runs):
     assert (log.groupby("member").size() == 2).all()  # 8 pairs, batch 4, 1 epoch each
     seeds = []
     for i in range(k):
-        config = stage_config(stage_dir("smoke", f"rm_ensemble/member_{i}"))
+        config = stage_settings(stage_dir("smoke", f"rm_ensemble/member_{i}"))
         assert config == reward_params(cfg, member_stage(i))
         seeds.append(config["seed"])
     assert seeds == [cfg.seed + 1, cfg.seed + 2, cfg.seed + 3]
@@ -278,14 +259,15 @@ def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_
         cfg.labels, max_prompts=8, validation_fraction=0.25, generation=generation))
     loads = base_policy(monkeypatch, labels)
     assert labels.pinned_labels(cfg) is None  # nothing pinned yet
-    labels.pin_labels(cfg)  # labels first, then copies them to results/
     pairs = labels.run_labelling(cfg)
-    assert stage_config(tmp_path / "results" / "smoke" / "labels") == labels_params(cfg)
+    labels.pin_labels(cfg)  # copies them to results/
+    assert stage_settings(tmp_path / "results" / "smoke" / "labels") == labels_params(cfg)
     # a new machine: an empty runs folder restores the pinned pairs, sampling nothing
     new_runs = tmp_path / "new_runs"
     new_runs.mkdir()
     (new_runs / "_cache").symlink_to(tmp_runs / "_cache")
     monkeypatch.setenv("RMENS_RUNS", str(new_runs))
+    mark_made(cfg, "sft")
     restored = labels.run_labelling(cfg)
     assert "restored from results/smoke/labels" in capsys.readouterr().out
     assert len(loads) == 1

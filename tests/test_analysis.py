@@ -1,0 +1,142 @@
+"""The analysis of PPO runs (:mod:`rmens_utils.analysis`) on tables made by hand."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmens_utils import analysis
+
+
+def _evals():
+    """Two runs × two seeds, two steps, two prompts; scores chosen by hand."""
+    rows = []
+    for run, seed, step, gold, kl in [
+            ("single", 0, 0, 1.0, 0.0), ("single", 0, 10, 2.0, 10.0),
+            ("single", 1, 0, 1.0, 0.0), ("single", 1, 10, 1.0, 20.0),
+            ("ensemble_min", 0, 0, 1.0, 0.0), ("ensemble_min", 0, 10, 3.0, 10.0),
+            ("ensemble_min", 1, 0, 1.0, 0.0), ("ensemble_min", 1, 10, 4.0, 20.0)]:
+        for prompt_idx, shift in ((0, -0.5), (1, 0.5)):
+            rows.append({"regime": "beta0", "run": run, "seed": seed, "step": step,
+                         "prompt_idx": prompt_idx, "gold": gold + shift, "kl": kl,
+                         "kl_half_sq": kl / 2, "words": 10, "finished": True,
+                         "single_0": 0.3, "ensemble_0": 1.0, "ensemble_1": -1.0,
+                         "multihead_0": 0.0, "multihead_1": 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_aggregates_and_the_optimised_proxy_of_each_run():
+    df = analysis.with_aggregates(_evals())
+    assert (df["ensemble_min"] == -1).all() and (df["ensemble_mean"] == 0).all()
+    assert (df["multihead_min"] == 0).all() and (df["multihead_mean"] == 1).all()
+    assert df.loc[df["run"] == "single", "proxy"].tolist() == [pytest.approx(0.3)] * 8
+    assert df.loc[df["run"] == "ensemble_min", "proxy"].eq(-1).all()
+    # uwo with PPO's λ: mean 1 − 0.1 · population variance 1
+    assert df["multihead_uwo"].tolist() == [pytest.approx(0.9)] * len(df)
+
+
+def test_curves_matched_kl_and_paired_differences_against_hand_values():
+    stored = _evals().astype({"gold": "float32", "kl": "float32"})  # as eval.parquet keeps them
+    curves = analysis.seed_curves(stored)
+    assert (curves[analysis.CURVE_COLUMNS].dtypes == "float64").all()
+    assert curves.loc[(curves["run"] == "single") & (curves["step"] == 10), "gold"].tolist() == [2, 1]
+    table = analysis.mean_se(curves, ["run", "step"], ["gold"])
+    row = table[(table["run"] == "ensemble_min") & (table["step"] == 10)].iloc[0]
+    assert (row["gold_mean"], row["gold_se"], row["n"]) == (3.5, pytest.approx(0.5), 2)
+    at = analysis.gold_at_kl(curves, [5.0, 15.0])
+    single = at[at["run"] == "single"].set_index(["seed", "kl"])["gold"]
+    assert single[(0, 5.0)] == 1.5 and np.isnan(single[(0, 15.0)])  # beyond its last KL
+    assert single[(1, 15.0)] == 1.0
+    diff = analysis.paired_difference(at[at["kl"] == 5.0], "gold").iloc[0]
+    # seed 0: 2.0 − 1.5, seed 1: 1.75 − 1.0
+    assert diff["gold − single"] == pytest.approx(0.625) and diff["seeds"] == 2
+    assert diff["se"] == pytest.approx(0.125)
+    # 2 seeds: t with 1 degree of freedom, 12.706 standard errors each side
+    half = 12.706 * 0.125
+    assert diff["95 % low"] == pytest.approx(0.625 - half, abs=1e-3)
+    assert diff["95 % high"] == pytest.approx(0.625 + half, abs=1e-3)
+    table = analysis.mean_curves(curves)
+    assert table.loc[(table["run"] == "single") & (table["step"] == 10), "kl_mean"].item() == 15.0
+    final = analysis.final_points(curves)
+    assert final["step"].tolist() == [10] * 4 and final["gold"].tolist() == [3.0, 4.0, 2.0, 1.0]
+    fits = analysis.gao_rl_fits(table)
+    assert fits.index.tolist() == [("beta0", "ensemble_min"), ("beta0", "single")]
+    assert fits.columns.tolist() == ["alpha", "beta", "peak_kl"]
+    # the KLs every run and seed reaches: single seed 0 stops at 10 nats
+    assert analysis.matched_kls(curves, points=2) == {"beta0": [5.0, 10.0]}
+    # a short drift: two significant figures, rounded down (never past the reach)
+    short = curves.assign(kl=curves["kl"] / 30)  # single seed 0 reaches 1/3 nat
+    assert analysis.matched_kls(short, points=4) == {"beta0": [0.083, 0.16, 0.25, 0.33]}
+    assert analysis.gold_at_kl(curves, []).columns.tolist() == ["regime", "run", "seed", "kl", "gold"]
+    by_regime = analysis.gold_at_kl(curves, {"beta0": [5.0]})
+    assert by_regime["gold"].tolist() == at[at["kl"] == 5.0]["gold"].tolist()
+
+
+def test_findings_pair_each_claims_runs_by_seed_and_judge_the_sign():
+    gold = {"single": [[1, 3, 1], [1, 3, 1.5], [1, 3, 0.5]],  # falls by 2, 1.5, 2.5
+            "gold": [[1, 2, 3]] * 3,  # the control: no fall
+            "ensemble_min": [[1, 2, 2], [1, 2, 2.5], [1, 2, 1.5]],  # 1 above single at the end
+            "multihead_min": [[1, 2, 2]]}  # one seed only
+    curves = pd.DataFrame([{"regime": "beta0", "run": run, "seed": seed, "step": 10 * i, "gold": g}
+                           for run, seeds in gold.items() for seed, values in enumerate(seeds)
+                           for i, g in enumerate(values)])
+    table = analysis.findings(curves).set_index("quantity")
+    assert len(table) == len(analysis.CLAIMS)
+    fall = table.loc["fall of the gold from its peak to the end: single − control"]
+    assert (fall["mean"], fall["se"], fall["seeds"]) == (2.0, pytest.approx(0.5 / 3 ** 0.5), 3)
+    assert fall["verdict"] == "agrees"
+    ensemble = table.loc["gold at the end: ensemble_min − single"]
+    assert (ensemble["mean"], ensemble["se"], ensemble["verdict"]) == (1.0, 0.0, "agrees")
+    heads = table.loc["gold at the end: multihead_min − ensemble_min"]
+    assert (heads["mean"], heads["seeds"], heads["verdict"]) == (0.0, 1, "not established (1 seed)")
+    def judged(mean, se, seeds, expected):  # the verdict on a mean ± s.e. over seeds
+        return analysis.verdict(*analysis.t_interval(mean, se, seeds), expected)
+
+    no_sign = "not established (95 % interval includes 0)"
+    assert judged(0.02, 0.06, 3, "≈ 0").startswith("no difference found")
+    assert judged(1.1, 0.05, 2, "≈ 0") == "disagrees"
+    assert judged(-1.05, 0.05, 2, "> 0") == "disagrees"
+    assert judged(0.05, 0.45, 2, "> 0") == no_sign
+    # beyond 2 s.e. is not enough with few seeds: 3 seeds need 4.3 s.e., 2 seeds 12.7
+    assert judged(1.0, 0.3, 3, "> 0") == no_sign and judged(1.0, 0.2, 3, "> 0") == "agrees"
+    assert judged(1.0, 0.1, 2, "> 0") == no_sign
+    assert judged(1.0, np.nan, 1, "> 0") == "not established (1 seed)"
+    markdown = analysis.findings_markdown(analysis.findings(curves))
+    assert ("| β = 0 | gold at the end: ensemble_min − single | > 0 | +1.00 ± 0.00 (3) | "
+            "+1.00 to +1.00 | agrees |" in markdown)
+    assert "+0.00 (1) | – | not established (1 seed) |" in markdown  # one seed: no s.e.
+
+
+def test_gao_fit_recovers_the_form_it_fits():
+    kl = np.linspace(0.5, 60, 20)
+    d = np.sqrt(kl)
+    fit = analysis.gao_rl_fit(kl, d * (1.2 - 0.4 * np.log(d)))
+    assert (fit["alpha"], fit["beta"]) == (pytest.approx(1.2), pytest.approx(0.4))
+    assert fit["peak_kl"] == pytest.approx(np.exp(2 * (1.2 / 0.4 - 1)))  # d* = e^(α/β − 1)
+    assert analysis.gao_rl_fit(kl, d)["peak_kl"] == float("inf")  # still rising: no peak
+
+
+def test_answers_gold_terms_and_step_times_tables():
+    evals = _evals().assign(prompt="Q", text="an answer", gold_fluency=0.5)
+    table = analysis.answers(evals, n=2)
+    assert table.columns.tolist() == ["prompt", "SFT policy (step 0)", "single (step 10)",
+                                      "ensemble_min (step 10)"]
+    assert table["single (step 10)"][0] == "an answer  [gold 1.50, reward 0.30]"
+    terms = analysis.gold_terms(evals)
+    assert terms.index.names == ["run", "step"]
+    assert terms.columns.tolist() == ["words", "fluency", "gold"]
+    assert terms.loc[("ensemble_min", 10), "gold"] == 3.5
+    logs = pd.DataFrame({"regime": "beta0", "run": ["single", "single"], "generation_s": [1, 3],
+                         "scoring_s": 1, "logprob_s": 1, "update_s": 1, "gold_s": 1})
+    times = analysis.step_times(logs)
+    assert times.loc[("beta0", "single"), "generation"] == 2
+    assert times.columns[1] == "proxy scoring"
+    assert times.loc[("beta0", "single"), "total"] == 6
+    assert times.loc[("beta0", "single"), "CPU threads"] == "not logged"
+    threads = analysis.step_times(logs.assign(threads=[2, 1]))["CPU threads"]
+    assert threads.tolist() == ["1, 2"]  # one seed alone, one beside another (--jobs 2)
+
+
+def test_member_scores_takes_one_reward_models_columns_in_order():
+    evals = pd.DataFrame({"ensemble_0": [1.0, 2.0], "ensemble_1": [3.0, 4.0],
+                          "multihead_0": [5.0, 6.0], "ensemble_mean": [9.0, 9.0]})
+    assert analysis.member_scores(evals, "ensemble").tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert analysis.member_scores(evals, "single").shape == (2, 0)
