@@ -104,16 +104,10 @@ class PPOConfig:
     # Room for the 30-50-word finished answers both gold and proxy like best.
     max_new_tokens: int = 64
     temperature: float = 1.0  # top_p = 1: the samples come from the policy itself
-    # No KL penalty and a fast learning rate: the setting in which Coste et al. see a single
-    # reward model overoptimise, and the one that moves a LoRA policy far within a CPU budget.
-    # (In 50 steps β = 0.01 with lr 3e-4 reached only 13-17 nats of KL and no run's gold
-    # had turned; β = 0 with lr 1e-3 reached 68-92.) The KL is still measured and logged.
-    # Drift alone does not make the gold fall here: the control (PPO on the standardised gold,
-    # these settings, seed 0) raised the held-out gold by 1.5 over the SFT policy at 59-69 nats.
-    # The β = 0.01 regime keeps this learning rate and these 50 steps, so that only β differs:
-    # at β = 0 (seed 0) the single RM's proxy rose ~0.04 a nat up to ~50 nats and not after,
-    # more than the penalty's 0.01 a nat, so the penalised run can still reach the KL (70+)
-    # where that gold fell, if the proxy pulls it there.
+    # No KL penalty and a fast learning rate by default: the setting in which Coste et al. see
+    # a single reward model overoptimise, and one that moves a LoRA policy far from the SFT
+    # policy (tens of nats of KL) within 50 steps on a CPU. The study's KL-penalised regime
+    # (stages.REGIMES) changes only β. The KL is measured and logged either way.
     beta: float = 0.0  # KL coefficient
     learning_rate: float = 1e-3  # LoRA adapters; a full fine-tune needs ~1e-5
     use_lora: bool = True  # reference policy = the same model with the adapters off
@@ -122,9 +116,9 @@ class PPOConfig:
     minibatch_size: int = 8
     clip: float = 0.2
     value_coef: float = 0.1
-    # Subtracted from the score of an answer without EOS. Small, because the proxy itself
-    # already scores cut-off answers ~0.6 lower; at 1.0 (with 48 or 64 tokens) the penalty
-    # drove the first 20 steps: answers shrank from 42 to ~19 words while the proxy stayed flat.
+    # Subtracted from the score of an answer without EOS. Small, because the proxies already
+    # score cut-off answers lower; a penalty of 1 would drive PPO to shorten every answer,
+    # whatever the proxy thinks of it.
     unfinished_penalty: float = 0.25
     save_every: int = bookkeeping(5)  # checkpoint cadence (steps), so an interrupted run resumes
     # Held-out evaluation: answers to the first ``eval_prompts`` eval prompts (never trained

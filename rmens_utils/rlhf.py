@@ -69,11 +69,10 @@ class StandardisedGold:
     """The control's reward: the gold, shifted and scaled as every proxy head is (mean 0, sd 1
     on the SFT policy's answers; here the answers of notebook 02's training pairs, whose gold
     it stored). The gold's preferences on the proxies' scale, so that the control differs
-    from a proxy run in what it rewards, not in how PPO sees it. (On the raw gold, a first
-    control run went from 42 to 15 words in 4 steps while its gold fell from 4.7 to 4.2. The
-    likely reason: against a value head that starts at 0, a reward of ~4.7 gives every answer
-    a large positive advantage, which GAE (λ = 0.95) puts mostly on its last ~20 tokens, so the
-    tokens of a short answer get more of it: a push to shorten answers whatever their gold.)"""
+    from a proxy run in what it rewards, not in how PPO sees it. On the raw gold (~4.7 for a
+    typical answer) a value head that starts at 0 gives every answer a large positive
+    advantage, which GAE (λ = 0.95) puts mostly on its last ~20 tokens: the tokens of a short
+    answer get more of it, a push to shorten answers whatever their gold."""
 
     num_members = 1
 

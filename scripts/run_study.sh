@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export RMENS_PROFILE="${RMENS_PROFILE:-cpu}"
 if [ "$RMENS_PROFILE" = cpu ] && [ "$(uname -m)" = x86_64 ]; then
   # The cpu runs in results/ were made in float32 on an AVX2-only CPU: the same kernels on any
-  # x86 CPU (README, "The PPO study", says what an AVX-512 CPU's own kernels built instead).
+  # x86 CPU (docs/reproducing.md says what an AVX-512 CPU's own kernels built instead).
   export RMENS_PRECISION="${RMENS_PRECISION:-fp32}" ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"
   export MKL_CBWR="${MKL_CBWR:-AVX2}"
 fi

@@ -22,6 +22,14 @@ os.environ["RMENS_RESULTS"] = SESSION_RESULTS
 atexit.register(shutil.rmtree, SESSION_RESULTS, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(items):
+    """With ``-n 2 --dist loadgroup`` (scripts/test.sh) the notebooks run on one worker, in
+    order, each building what the ones before it have not; the unit tests on the other."""
+    for item in items:
+        if item.nodeid.startswith("notebooks/"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
+
+
 @pytest.fixture
 def tmp_runs(tmp_path, monkeypatch):
     """An empty, throw-away runs folder sharing only the converted base policy."""

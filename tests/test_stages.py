@@ -101,19 +101,18 @@ def test_long_work_starts_only_when_asked(tmp_runs, monkeypatch, capsys):
     assert built == ["sft", "labels"]
 
 
-def test_notebook_07_opened_alone_builds_what_it_needs(tmp_runs, tmp_path, monkeypatch):
-    """As a student opening lesson 07 first: an empty runs folder, no earlier notebook run."""
+def test_notebook_03_opened_alone_builds_what_it_needs(tmp_runs, tmp_path, monkeypatch):
+    """As a student opening lesson 03 first: an empty runs folder, no earlier notebook run."""
     import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))
     cfg = get_config("smoke")
-    nb = nbformat.read(NOTEBOOKS / "07_calibration.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS / "03_proxy_reward_model.ipynb", as_version=4)
     NotebookClient(nb, timeout=1200, kernel_name="python3",  # inherits the folders above
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "Not yet made with these settings" in printed
-    for name in ("sft", "labels", "rm_single", "rm_multihead", "rm_ensemble/member_2",
-                 "ppo/eval_sft"):
+    assert "notebooks/01_sft.ipynb" in printed and "notebooks/02_gold_labels.ipynb" in printed
+    for name in ("sft", "labels", "rm_single", "bon_samples"):  # its inputs, then its own
         assert stages.is_made(cfg, name), name
-    assert study.status(cfg, study.plan(cfg))["done"].all()  # the smoke study, seconds long
