@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from .config import RubricWeights
-from .models import load_policy, load_rm_backbone
+from .models import format_prompt, load_policy, load_rm_backbone
 from .text import term_columns, word_count, words  # noqa: F401  (as gold.<name> in lessons)
 
 # Function words carry no content: they count neither as coverage nor as information.
@@ -99,6 +99,60 @@ DEGENERATE_PAIRS = [
 ]
 
 
+# Hand-written pairs (prompt, a short direct answer that does what is asked, fluent on-topic text
+# that does not): a careful rater prefers the answer, while relevance, coverage, distinct words
+# and length, terms of the rubric below, favour the longer filler.
+DIRECT_PAIRS = [
+    ("Suggest five names for a children's bookshop.",
+     "1. Story Nook 2. Little Readers 3. Page Turners 4. The Reading Tree 5. Once Upon a Shelf",
+     "A children's bookshop offers a curated selection of stories for each age group. It is "
+     "designed to provide a rich and inspiring reading experience for young readers and their families."),
+    ("What is the capital of Australia?",
+     "The capital of Australia is Canberra.",
+     "Australia is a vast and diverse country with many important cities, each with its own "
+     "history, culture and role in the life of the nation."),
+    ("Convert 5 kilometres to miles.",
+     "5 kilometres is about 3.1 miles, since one kilometre is about 0.62 miles.",
+     "Converting between kilometres and miles is a common task that helps people understand "
+     "distances in the different measurement systems used around the world."),
+    ("Give three synonyms for 'happy'.",
+     "Joyful, cheerful and content.",
+     "Happiness is a positive emotional state that people experience in many ways, and the "
+     "words we use to describe it can vary widely from one person to another."),
+    ("Translate 'good morning' into Spanish.",
+     "\"Good morning\" in Spanish is \"buenos días\".",
+     "Spanish is a beautiful language spoken by millions of people, and learning common "
+     "greetings is a wonderful way to connect with its rich culture."),
+    ("Name the largest planet in the solar system.",
+     "Jupiter is the largest planet in the solar system.",
+     "The solar system contains a fascinating variety of planets, each with unique features "
+     "that scientists continue to study with great interest."),
+    ("Write a haiku about autumn.",
+     "Crisp leaves drift and fall,\namber light on quiet paths,\nthe year breathes out slow.",
+     "Autumn is a season of change and reflection, and poetry about it often captures the "
+     "beauty of nature in a thoughtful and evocative way."),
+    ("List the three primary colours of paint.",
+     "Red, yellow and blue.",
+     "Colours play an important role in art and design, and understanding them helps people "
+     "create work that is balanced, expressive and visually appealing."),
+    ("How many days are there in a leap year?",
+     "A leap year has 366 days.",
+     "Leap years are an interesting part of our calendar system, which has developed over "
+     "centuries to keep track of time as accurately as possible."),
+    ("Suggest a title for a blog post about saving money.",
+     "\"Small Habits, Big Savings: Ten Easy Ways to Keep More of Your Money\"",
+     "Saving money is an important goal for many people, and a good blog post about it can "
+     "offer practical advice and encouragement to its readers."),
+    ("Rewrite this sentence in the past tense: 'She walks to school.'",
+     "She walked to school.",
+     "Changing the tense of a sentence is a useful skill in writing, as it helps express when "
+     "events happen and keeps a text consistent and clear."),
+    ("What is the boiling point of water at sea level in degrees Celsius?",
+     "Water boils at 100 degrees Celsius at sea level.",
+     "The boiling point of water is an important concept in science and cooking, and it "
+     "depends on several conditions that are worth understanding."),
+]
+
 def content_tokens(text: str) -> list[str]:
     """Lower-cased words that are not function words, crudely stemmed (plural 's'), in
     order and with repeats."""
@@ -166,6 +220,53 @@ class Fluency:
             mean = (logp * mask).sum(1) / mask.sum(1).clamp(min=1)
             out[idx] = torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu()
         return out
+
+
+class Specificity:
+    """How much more likely an answer is given its prompt than given a generic one, under a
+    fixed chat language model: the mean pointwise mutual information of its tokens with the
+    prompt, log p(answer | prompt) − log p(answer | "Write a short text."), per token. Generic
+    text about a topic is about as likely whatever was asked; an answer that does the task is
+    not (on :data:`DIRECT_PAIRS` every direct answer scores above its filler). Keyword salad
+    scores high too (it repeats the prompt's words): the rubric's other terms judge that."""
+
+    GENERIC_PROMPT = "Write a short text."
+
+    def __init__(self, model, tokenizer, batch_size: int = 16):
+        self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
+
+    @torch.no_grad()
+    def answer_logprob(self, prompts: list[str], answers: list[str]) -> torch.Tensor:
+        """Mean log-probability of each answer's tokens after its prompt in the model's chat
+        template, ``(len(answers),)``; an empty answer gets 0."""
+        tok = self.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        out = torch.zeros(len(answers))
+        for i in range(0, len(answers), self.batch_size):
+            contexts = [tok(format_prompt(tok, p), add_special_tokens=False)["input_ids"]
+                        for p in prompts[i:i + self.batch_size]]
+            replies = [tok(a, add_special_tokens=False)["input_ids"][:256]
+                       for a in answers[i:i + self.batch_size]]
+            width = max(len(c) + len(r) for c, r in zip(contexts, replies))
+            ids = torch.full((len(replies), width), pad)
+            scored = torch.zeros(len(replies), width - 1)  # which next-token predictions count
+            for row, (c, r) in enumerate(zip(contexts, replies)):
+                ids[row, :len(c) + len(r)] = torch.tensor(c + r)
+                scored[row, len(c) - 1:len(c) + len(r) - 1] = 1
+            attention = (torch.arange(width) < torch.tensor(
+                [len(c) + len(r) for c, r in zip(contexts, replies)])[:, None]).long()
+            logits = self.model(input_ids=ids.to(self.model.device),
+                                attention_mask=attention.to(self.model.device)).logits[:, :-1]
+            logp = -F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:].to(logits.device),
+                                    reduction="none").cpu()
+            out[i:i + len(replies)] = (logp * scored).sum(1) / scored.sum(1).clamp(min=1)
+        return out
+
+    def __call__(self, prompts: list[str], answers: list[str]) -> torch.Tensor:
+        """Mean pointwise mutual information of each answer with its prompt (nats a token),
+        ``(len(answers),)``."""
+        generic = [self.GENERIC_PROMPT] * len(prompts)
+        return self.answer_logprob(prompts, answers) - self.answer_logprob(generic, answers)
 
 
 class RubricGold:

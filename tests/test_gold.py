@@ -45,6 +45,18 @@ def test_fluency_reads_prose_as_likelier_than_stuffed_keywords(rubric):
     assert torch.allclose(logp[:2], one_by_one, atol=1e-4)  # padding changes nothing
 
 
+def test_specificity_ranks_each_direct_answer_above_its_on_topic_filler(rubric):
+    """Filler about the topic is about as likely whatever was asked; an answer is not."""
+    spec = gold.Specificity(rubric.fluency.model, rubric.fluency.tokenizer, batch_size=5)
+    prompts, direct, filler = (list(x) for x in zip(*gold.DIRECT_PAIRS))
+    answer, generic = spec(prompts, direct), spec(prompts, filler)
+    assert (answer > generic).all(), (answer - generic).tolist()
+    # batched with padding as one at a time, and an empty answer scores 0
+    one = spec.answer_logprob(prompts[:1], direct[:1])
+    assert spec.answer_logprob(prompts[:3], direct[:3])[0].item() == pytest.approx(one.item(), abs=1e-4)
+    assert spec.answer_logprob(prompts[:1], [""]).item() == 0.0
+
+
 def test_gold_prefers_the_good_answer_to_each_flawed_one(rubric):
     names = list(BAD)
     scores = rubric.score([PROMPT] * (1 + len(names)), [GOOD] + [BAD[n] for n in names])
