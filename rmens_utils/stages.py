@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .aggregation import PPO_UWO_LAMBDA
 from .artifacts import (MissingArtifactError, build_id, is_complete, run_stage, runs_dir, shown,
@@ -229,7 +230,7 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
             "regime": regime, "ppo": result_settings(cfg.ppo)}
 
 
-# --- who makes each stage, from what, and how long it takes ------------------------------
+# --- what each stage reads, which notebook makes it, and how long it takes ----------------
 
 # Minutes per stage, to plan with, on 2 CPU cores for cpu and smoke (smoke: the tests; cpu:
 # measured on an AVX2-only CPU in float32 — SFT 20 min of training; labels ~3 min per chunk of
@@ -252,7 +253,7 @@ class Stage:
     name: str
     notebook: str  # the notebook that makes it
     needs: tuple[str, ...]  # stages it reads
-    params: object  # cfg -> its settings
+    params: Callable  # cfg -> its settings
     kind: str  # key of MINUTES (and of pipeline.BUILDERS)
 
 

@@ -53,7 +53,8 @@ def test_specificity_ranks_each_direct_answer_above_its_on_topic_filler(rubric):
     assert (answer > generic).all(), (answer - generic).tolist()
     # batched with padding as one at a time, and an empty answer scores 0
     one = spec.answer_logprob(prompts[:1], direct[:1])
-    assert spec.answer_logprob(prompts[:3], direct[:3])[0].item() == pytest.approx(one.item(), abs=1e-4)
+    batched = spec.answer_logprob(prompts[:3], direct[:3])[0].item()
+    assert batched == pytest.approx(one.item(), abs=1e-4)
     assert spec.answer_logprob(prompts[:1], [""]).item() == 0.0
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import LengthReward, WordCountGold
-from rmens_utils import artifacts, get_config, models, rlhf
+from rmens_utils import artifacts, get_config, rlhf
 from rmens_utils.config import GenerationConfig
 from rmens_utils.ppo import rollout
 

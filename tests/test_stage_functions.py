@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset
 
 from rmens_utils import best_of_n, calibration, get_config, labels, models, proxy
 from conftest import TOPICS, easy_pairs, mark_made, write_labels

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from rmens_utils import artifacts, get_config, pipeline, stages, study
+from rmens_utils import artifacts, get_config, pipeline, stages
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
