@@ -75,6 +75,16 @@ def test_bad_json_line_names_the_line(tmp_path):
         data.read_jsonl(path)
 
 
+def test_gold_pairs_are_well_formed_and_cover_every_task_type():
+    rows = data.read_jsonl(data.data_dir() / "gold_pairs.jsonl")
+    assert all(set(r) == {"kind", "flaw", "task", "prompt", "better", "worse"} for r in rows)
+    assert all(isinstance(v, str) and v.strip() for r in rows for v in r.values())
+    assert all(r["better"] != r["worse"] for r in rows)
+    filler = [r for r in rows if r["kind"] == "answer vs filler"]
+    assert len(filler) == 13 and len({r["task"] for r in filler}) == 13
+    assert {r["kind"] for r in rows} == {"answer vs filler", "genuine vs degenerate"}
+
+
 def test_an_empty_split_is_an_error_naming_the_file(tmp_path):
     (tmp_path / "eval.jsonl").write_text("\n")
     with pytest.raises(ValueError, match=r"eval.jsonl has no rows"):
