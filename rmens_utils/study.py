@@ -175,11 +175,7 @@ def check_build(cfg, regime: str = DEFAULT_REGIME) -> None:
             shutil.copy(step0 / CONFIG_FILE, tmp / CONFIG_FILE)
         pin_labels(cfg)
         return
-    if ours["build"] == ref["build"]:
-        print(f"The runs folder holds build {ours['build']}, the build of the runs in results/.")
-        return
-    same, how = reproduces(pd.read_parquet(step0 / "eval.parquet"),
-                           pd.read_parquet(reference / "eval.parquet"))
+    same, how = same_models(step0, reference)
     if not same:
         raise RuntimeError(
             f"The runs in {reference.parent} started from build {ref['build']} of the SFT policy "
@@ -187,8 +183,21 @@ def check_build(cfg, regime: str = DEFAULT_REGIME) -> None:
             f"{ours['build']}, and its step-0 evaluation does not reproduce theirs ({how}). Runs "
             "from two builds do not compare. Go on with the runs folder that made them (it is "
             f"not in the repository), {own_study}.")
-    print(f"The runs folder holds build {ours['build']}, not the build {ref['build']} of the runs "
-          f"in results/, but reproduces its step-0 evaluation: {how}. Going on.")
+    print(f"The runs folder holds build {ours['build']}; the runs in results/ started from build "
+          f"{ref['build']}: {how}. Going on.")
+
+
+def same_models(step0: Path, reference: Path) -> tuple[bool, str]:
+    """Whether the step-0 evaluation in folder ``step0`` comes from the models that made the
+    one in ``reference``: the same build id, or another build that :func:`reproduces` it."""
+    ours, ref = read_record(step0), read_record(reference)
+    if ref is None:
+        return False, "no reference"
+    if ours["build"] == ref["build"]:
+        return True, "the same build"
+    same, how = reproduces(pd.read_parquet(step0 / "eval.parquet"),
+                           pd.read_parquet(reference / "eval.parquet"))
+    return same, f"another build that reproduces it ({how})" if same else how
 
 
 def own_regime(cfg) -> str:
@@ -196,15 +205,7 @@ def own_regime(cfg) -> str:
     (the same build, or one that :func:`reproduces` it), so that these models scored its runs'
     answers; of several, the one with the most planned runs."""
     step0 = require(cfg, PPO_EVAL)
-    ours = read_record(step0)["build"]
-    mine = []
-    for regime in REGIMES:
-        reference = reference_step0(cfg.profile, regime)
-        ref = read_record(reference)
-        if ref is not None and (ref["build"] == ours or reproduces(
-                pd.read_parquet(step0 / "eval.parquet"),
-                pd.read_parquet(reference / "eval.parquet"))[0]):
-            mine.append(regime)
+    mine = [r for r in REGIMES if same_models(step0, reference_step0(cfg.profile, r))[0]]
     if not mine:
         raise FileNotFoundError(f"No regime in results/{cfg.profile} was made from the models in "
                                 "the runs folder: run the study with them (`bash "

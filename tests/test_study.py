@@ -47,7 +47,8 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     study.run_study(cfg, plan)
     assert "2 of 2 runs already in results/smoke; 0 to run" in capsys.readouterr().out
     # a study still running: what is in results/ is shown, nothing is made
-    monkeypatch.setattr(study, "plan", lambda c, part="paper": [*plan, ("beta0", "multihead_min", 0)])
+    more = [*plan, ("beta0", "multihead_min", 0)]
+    monkeypatch.setattr(study, "plan", lambda c, part="paper": more)
     _, partial = study.load_results(cfg, make_missing=False)
     assert sorted(partial["run"].unique()) == ["gold", "single"]
     assert "1 of the 3 runs asked for are not in results/smoke" in capsys.readouterr().out
@@ -186,12 +187,13 @@ def test_runs_from_another_build_are_refused_unless_it_reproduces_theirs(tmp_pat
     assert read_record(reference)["build"] == other != first and len(pinned) == 2
     monkeypatch.setattr(study, "is_exported", lambda c, n, s, r: n == "single")  # a run made
     study.check_build(cfg)
-    assert f"holds build {other}, the build of the runs" in capsys.readouterr().out
+    assert f"holds build {other}; the runs in results/ started from build {other}: the same " \
+        "build" in capsys.readouterr().out
     # rebuilt elsewhere: other bytes (another build id), the same numbers up to rounding
     _step0(runs, step0.assign(text=["Sleep well.", "Tea.", "Run.", "Nap."],
                               single_0=step0["single_0"] + [0.02, -0.01, 0.0, 0.01]), "c")
     study.check_build(cfg)
-    assert "but reproduces its step-0 evaluation" in capsys.readouterr().out
+    assert "another build that reproduces it (the same answers" in capsys.readouterr().out
     assert len(pinned) == 2  # a check against the reference pins nothing
     _step0(runs, step0.assign(text=["Sleep well.", "Tea.", "Walk.", "Nap."]), "d")
     with pytest.raises(RuntimeError, match=r"holds build \w+, and its step-0.*1 of 4 answers"
