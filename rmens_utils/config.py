@@ -130,19 +130,45 @@ class PPOConfig:
 
 @dataclass(frozen=True)
 class RubricWeights:
-    """The offline gold's weights (:class:`gold.RubricGold`): part of every stage's identity
-    that the gold labels or scores."""
+    """The offline gold's terms and weights (:class:`gold.RubricGold`): part of every stage's
+    identity that the gold labels or scores. The defaults are the study's gold;
+    :data:`PILOT_RUBRIC` is the first one, which the pilot study ran on."""
 
     relevance: float = 2.0  # cosine of prompt and answer embeddings (MiniLM)
-    coverage: float = 1.0  # share of the instruction's content words the answer uses
-    information: float = 1.0  # distinct content words, saturating at ``saturation``
+    # Does the answer answer? Its pointwise mutual information with its prompt under the fixed
+    # LM, log p(answer | prompt) - log p(answer | generic_prompt) in nats a token, mapped to
+    # [0, 1]: 0 when it is no likelier after its prompt than after any request (generic
+    # filler), 1 from 1 nat a token (the SFT demonstrations: median 0.45, 75th percentile 0.96).
+    specificity: float = 2.0
+    specificity_range: tuple[float, float] = (0.0, 1.0)
+    coverage: float = 0.0  # share of the instruction's content words the answer repeats
+    information: float = 0.0  # distinct content words, saturating at ``saturation``
     saturation: int = 20
     repetition: float = 3.0  # penalty: repeated trigrams
     word_repetition: float = 3.0  # penalty: repeated content words (keyword stuffing)
-    fluency: float = 2.0  # mean token log-probability under a fixed LM, mapped to [0, 1]:
-    fluency_range: tuple[float, float] = (-6.0, -3.0)  # 0 at or below, 1 at or above
-    length: float = 1.0  # length_score: too short or padded answers lose
+    # Does it read as English? Mean token log-probability under the fixed LM as a reply to
+    # ``generic_prompt`` (or, ``fluency_alone``, as text with no prompt: the pilot's gold),
+    # mapped to [0, 1]. A floor, not a reward for blandness: 1 from the SFT demonstrations'
+    # 5th percentile (-4.9) up, 0 two nats below, where word salad lies (-6.5 to -8).
+    fluency: float = 2.0
+    fluency_range: tuple[float, float] = (-6.9, -4.9)
+    fluency_alone: bool = False
+    generic_prompt: str = "Write a short text."
+    # Too short or padded answers lose: 0 at or below length_words[0] words, 1 from [1] to
+    # [2], 0 again at [3] and negative beyond (gold.length_score). From 3 words: a short
+    # answer ("Joyful, cheerful and content.") is an answer; 60 is the demonstrations' longest.
+    length: float = 1.0
+    length_words: tuple[int, int, int, int] = (1, 3, 60, 120)
     complete: float = 0.5  # ends like a finished sentence (not cut off)
+
+
+# The pilot's gold: no specificity; coverage and information, which reward repeating the
+# prompt's words and saying many words; fluency read without a prompt and rising to the
+# demonstrations' median, a reward for bland text; length 1 only from 12 words. It preferred
+# fluent generic filler to a short direct answer in 10 of gold.DIRECT_PAIRS' 12.
+PILOT_RUBRIC = RubricWeights(specificity=0.0, coverage=1.0, information=1.0,
+                             fluency_range=(-6.0, -3.0), fluency_alone=True,
+                             length_words=(3, 12, 50, 100))
 
 
 @dataclass(frozen=True)
@@ -173,6 +199,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     gold_name: str = "offline:rubric"  # or a Hub AutoModelForSequenceClassification
+    rubric: RubricWeights = field(default_factory=RubricWeights)  # the offline gold's terms
     # Where and how to compute, not what: "auto" is decided from the hardware by
     # get_config (see hardware.py); neither is part of any stage's settings.
     device: str = "auto"

@@ -181,115 +181,100 @@ def word_repetition(text: str) -> float:
     return 1 - len(set(tokens)) / len(tokens) if tokens else 0.0
 
 
-def length_score(n_words: int, low: int = 12, high: int = 50, zero_at: int = 100) -> float:
-    """1 inside [low, high] words; falls linearly to 0 at 3 words and past ``high`` keeps
-    falling (0 at ``zero_at``, negative beyond): padding costs."""
+def length_score(n_words: int, bounds: tuple[int, int, int, int] = (1, 3, 60, 120)) -> float:
+    """``bounds = (zero, low, high, zero_at)``: 1 inside [low, high] words; rises linearly
+    from 0 at ``zero`` words to ``low``; past ``high`` keeps falling (0 at ``zero_at``,
+    negative beyond): padding costs."""
+    zero, low, high, zero_at = bounds
     if n_words < low:
-        return max(0.0, (n_words - 3) / (low - 3))
+        return max(0.0, (n_words - zero) / (low - zero))
     if n_words <= high:
         return 1.0
     return (zero_at - n_words) / (zero_at - high)
 
 
-class Fluency:
-    """How much an answer reads like ordinary prose: the mean log-probability of its
-    tokens under a fixed language model, read without the prompt (so it judges the
-    English, not the topic). Word salad and stuffed keywords are improbable text
-    (≈ −7 to −8.5 nats a token under SmolLM2-135M-Instruct); written answers are not (the
-    SFT demonstrations: median −3.1, 5th percentile −4.1). The first token has no context
-    and is not scored."""
+class FrozenLM:
+    """A fixed language model (SmolLM2-135M-Instruct as packaged, never fine-tuned) that says
+    how likely a text is: the mean log-probability of its tokens, in nats a token.
 
-    def __init__(self, model, tokenizer, batch_size: int = 32):
-        self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
-
-    @torch.no_grad()
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        """Mean log-probability per token, ``(len(texts),)``; −inf-free: a text of one
-        token or none gets the floor of −20."""
-        self.tokenizer.padding_side = "right"
-        # Texts of similar length batched together: padding costs as much as text.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.empty(len(texts))
-        batches = range(0, len(texts), self.batch_size)  # a bar only when it takes minutes
-        for i in tqdm(batches, desc="gold: fluency", disable=len(texts) < 1000):
-            idx = order[i:i + self.batch_size]
-            enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
-                                 max_length=256, return_tensors="pt").to(self.model.device)
-            logits = self.model(**enc).logits[:, :-1].float()
-            target, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
-            logp = -F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
-            mean = (logp * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out[idx] = torch.where(mask.sum(1) > 0, mean, torch.full_like(mean, -20.0)).cpu()
-        return out
-
-
-class Specificity:
-    """How much more likely an answer is given its prompt than given a generic one, under a
-    fixed chat language model: the mean pointwise mutual information of its tokens with the
-    prompt, log p(answer | prompt) − log p(answer | "Write a short text."), per token. Generic
-    text about a topic is about as likely whatever was asked; an answer that does the task is
-    not (on :data:`DIRECT_PAIRS` every direct answer scores above its filler). Keyword salad
-    scores high too (it repeats the prompt's words): the rubric's other terms judge that."""
-
-    GENERIC_PROMPT = "Write a short text."
+    Two readings, both terms of the gold: an answer as a reply to a generic request
+    (:meth:`answer_logprob` after ``"Write a short text."``: does it read as English? Word salad
+    and stuffed keywords are improbable text, ≈ −6.5 to −8; the SFT demonstrations have a
+    median of −3.4, 5th percentile −4.9) and as a reply to its own prompt (the difference is
+    *specificity*: generic text about a topic is about as likely whatever was asked, an answer
+    that does the task is not: on :data:`DIRECT_PAIRS` every direct answer scores higher than
+    its filler; the demonstrations' median is +0.45 nats a token, 75th percentile +0.96).
+    :meth:`text_logprob` reads a text with no prompt at all (the pilot gold's fluency)."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
         self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
 
     @torch.no_grad()
-    def answer_logprob(self, prompts: list[str], answers: list[str]) -> torch.Tensor:
-        """Mean log-probability of each answer's tokens after its prompt in the model's chat
-        template, ``(len(answers),)``; an empty answer gets 0."""
-        tok = self.tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        out = torch.zeros(len(answers))
-        for i in range(0, len(answers), self.batch_size):
-            contexts = [tok(format_prompt(tok, p), add_special_tokens=False)["input_ids"]
-                        for p in prompts[i:i + self.batch_size]]
-            replies = [tok(a, add_special_tokens=False)["input_ids"][:256]
-                       for a in answers[i:i + self.batch_size]]
-            width = max(len(c) + len(r) for c, r in zip(contexts, replies))
-            ids = torch.full((len(replies), width), pad)
-            scored = torch.zeros(len(replies), width - 1)  # which next-token predictions count
-            for row, (c, r) in enumerate(zip(contexts, replies)):
-                ids[row, :len(c) + len(r)] = torch.tensor(c + r)
-                scored[row, len(c) - 1:len(c) + len(r) - 1] = 1
-            attention = (torch.arange(width) < torch.tensor(
-                [len(c) + len(r) for c, r in zip(contexts, replies)])[:, None]).long()
+    def _mean_logprob(self, contexts: list[list[int]], texts: list[list[int]]) -> torch.Tensor:
+        """Mean log-probability of each token list ``texts[i]`` after ``contexts[i]``; 0 for
+        an empty text. Batched by length (padding costs as much as text), padded right."""
+        pad = self.tokenizer.pad_token_id
+        pad = self.tokenizer.eos_token_id if pad is None else pad
+        out = torch.zeros(len(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(contexts[i]) + len(texts[i]))
+        batches = range(0, len(order), self.batch_size)  # a bar only when it takes minutes
+        for start in tqdm(batches, desc="gold: language model", disable=len(texts) < 1000):
+            idx = order[start:start + self.batch_size]
+            lengths = torch.tensor([len(contexts[i]) + len(texts[i]) for i in idx])
+            ids = torch.full((len(idx), int(lengths.max())), pad)
+            scored = torch.zeros(len(idx), ids.shape[1] - 1)  # which next-token predictions count
+            for row, i in enumerate(idx):
+                c, t = contexts[i], texts[i]
+                ids[row, :len(c) + len(t)] = torch.tensor(c + t)
+                scored[row, max(len(c) - 1, 0):len(c) + len(t) - 1] = 1
+            attention = (torch.arange(ids.shape[1]) < lengths[:, None]).long()
             logits = self.model(input_ids=ids.to(self.model.device),
                                 attention_mask=attention.to(self.model.device)).logits[:, :-1]
             logp = -F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:].to(logits.device),
                                     reduction="none").cpu()
-            out[i:i + len(replies)] = (logp * scored).sum(1) / scored.sum(1).clamp(min=1)
+            out[idx] = (logp * scored).sum(1) / scored.sum(1).clamp(min=1)
         return out
 
-    def __call__(self, prompts: list[str], answers: list[str]) -> torch.Tensor:
-        """Mean pointwise mutual information of each answer with its prompt (nats a token),
-        ``(len(answers),)``."""
-        generic = [self.GENERIC_PROMPT] * len(prompts)
-        return self.answer_logprob(prompts, answers) - self.answer_logprob(generic, answers)
+    def _tokens(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"][:256]
+
+    def answer_logprob(self, prompts: list[str], answers: list[str]) -> torch.Tensor:
+        """Mean log-probability of each answer's tokens after its prompt in the model's chat
+        template, ``(len(answers),)``."""
+        contexts = [self.tokenizer(format_prompt(self.tokenizer, p),
+                                   add_special_tokens=False)["input_ids"] for p in prompts]
+        return self._mean_logprob(contexts, [self._tokens(a) for a in answers])
+
+    def text_logprob(self, texts: list[str]) -> torch.Tensor:
+        """Mean log-probability of each text read alone (its first token, which has no
+        context, unscored), ``(len(texts),)``; a text of one token or none gets −20."""
+        tokens = [self._tokens(t) for t in texts]
+        out = self._mean_logprob([[]] * len(texts), tokens)
+        return torch.where(torch.tensor([len(t) > 1 for t in tokens]), out,
+                           torch.full_like(out, -20.0))
 
 
 class RubricGold:
     """The offline gold: a weighted rubric a careful rater would broadly agree with.
 
-    score = 2·relevance + coverage + information − 3·repetition − 3·word_repetition
-            + 2·fluency + length + 0.5·complete
+    score = 2·relevance + 2·specificity + 2·fluency − 3·repetition − 3·word_repetition
+            + length + 0.5·complete            (the weights: :class:`config.RubricWeights`)
 
-    Two frozen models: a sentence encoder (all-MiniLM-L6-v2, mean-pooled) for the
-    relevance term, and a language model (SmolLM2-135M-Instruct as packaged, never
-    fine-tuned) for fluency; the other terms are counts. The proxies, in contrast, are the
-    encoder *fine-tuned* on a few thousand noisy gold-labelled pairs: a different form and
-    far less information than the rubric itself. Without ``fluency`` (a :class:`Fluency`)
-    that term is left out, e.g. in tests on tiny stand-in models.
+    Two frozen models: a sentence encoder (all-MiniLM-L6-v2, mean-pooled) for relevance, and a
+    language model (:class:`FrozenLM`) for specificity and fluency; the other terms are counts.
+    The proxies, in contrast, are the encoder *fine-tuned* on a few thousand noisy
+    gold-labelled pairs: a different form and far less information than the rubric itself.
+    Without ``lm`` the language-model terms are left out (tests on tiny stand-in models). A
+    term whose weight is 0 is not computed.
     """
 
     num_members = 1
+    PENALTIES = ("repetition", "word_repetition")  # subtracted
 
     def __init__(self, encoder, tokenizer, weights: RubricWeights = RubricWeights(),
-                 batch_size: int = 64, fluency: Fluency | None = None):
+                 batch_size: int = 64, lm: FrozenLM | None = None):
         self.encoder, self.tokenizer = encoder.eval(), tokenizer
-        self.weights, self.batch_size, self.fluency = weights, batch_size, fluency
+        self.weights, self.batch_size, self.lm = weights, batch_size, lm
 
     @torch.no_grad()
     def embed(self, texts: list[str]) -> torch.Tensor:
@@ -304,27 +289,36 @@ class RubricGold:
         return torch.cat(out)
 
     def components(self, prompts: list[str], responses: list[str]) -> dict[str, torch.Tensor]:
-        """Each rubric term, ``(batch,)`` each, before weighting."""
-        relevance = (self.embed(prompts) * self.embed(responses)).sum(-1)
-        coverage, information, rep, word_rep, length, complete = [], [], [], [], [], []
-        for prompt, response in zip(prompts, responses):
-            instruction = prompt.split("\n\n")[0]  # the instruction, not a text to summarise
-            asked = content_words(instruction) - TASK_WORDS
-            said = content_words(response)
-            coverage.append(len(asked & said) / max(1, len(asked)))
-            information.append(min(1.0, len(said) / self.weights.saturation))
-            rep.append(repetition(response))
-            word_rep.append(word_repetition(response))
-            length.append(length_score(len(words(response))))
-            complete.append(float(response.rstrip().endswith((".", "!", "?", '"', ")"))))
+        """Each rubric term with a weight, ``(batch,)`` each, before weighting."""
+        w = self.weights
         as_tensor = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
-        terms = {"relevance": relevance, "coverage": as_tensor(coverage),
-                 "information": as_tensor(information), "repetition": as_tensor(rep),
-                 "word_repetition": as_tensor(word_rep)}
-        if self.fluency is not None:
-            low, high = self.weights.fluency_range
-            terms["fluency"] = ((self.fluency(responses) - low) / (high - low)).clamp(0, 1)
-        return {**terms, "length": as_tensor(length), "complete": as_tensor(complete)}
+        scaled = lambda x, low_high: ((x - low_high[0]) / (low_high[1] - low_high[0])).clamp(0, 1)  # noqa: E731,E501
+        terms = {"relevance": (self.embed(prompts) * self.embed(responses)).sum(-1)}
+        if self.lm is not None:
+            generic = None
+            if w.specificity or not w.fluency_alone:
+                generic = self.lm.answer_logprob([w.generic_prompt] * len(responses), responses)
+            if w.specificity:
+                pmi = self.lm.answer_logprob(prompts, responses) - generic
+                terms["specificity"] = scaled(pmi, w.specificity_range)
+            if w.fluency:
+                logp = self.lm.text_logprob(responses) if w.fluency_alone else generic
+                terms["fluency"] = scaled(logp, w.fluency_range)
+        asked = [content_words(p.split("\n\n")[0]) - TASK_WORDS  # the instruction, not a
+                 for p in prompts]                                # text to summarise
+        said = [content_words(r) for r in responses]
+        counts = {
+            "coverage": lambda: [len(a & s) / max(1, len(a)) for a, s in zip(asked, said)],
+            "information": lambda: [min(1.0, len(s) / w.saturation) for s in said],
+            "repetition": lambda: [repetition(r) for r in responses],
+            "word_repetition": lambda: [word_repetition(r) for r in responses],
+            "length": lambda: [length_score(len(words(r)), w.length_words) for r in responses],
+            "complete": lambda: [float(r.rstrip().endswith((".", "!", "?", '"', ")")))
+                                 for r in responses],
+        }
+        terms.update({name: as_tensor(count()) for name, count in counts.items()
+                      if getattr(w, name)})
+        return terms
 
     def table(self, prompts: list[str], responses: list[str], index=None,
               decimals: int | None = 3):
@@ -338,14 +332,8 @@ class RubricGold:
 
     def total(self, c: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of :meth:`components` ``c``, ``(batch,)``."""
-        w = self.weights
-        total = (w.relevance * c["relevance"] + w.coverage * c["coverage"]
-                 + w.information * c["information"] - w.repetition * c["repetition"]
-                 - w.word_repetition * c["word_repetition"]
-                 + w.length * c["length"] + w.complete * c["complete"])
-        if "fluency" in c:
-            total = total + w.fluency * c["fluency"]
-        return total
+        return sum((-1 if name in self.PENALTIES else 1) * getattr(self.weights, name) * term
+                   for name, term in c.items())
 
     def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
         """Gold reward, ``(batch, 1)``."""
@@ -415,5 +403,5 @@ def load_gold(cfg):
     if cfg.gold_name == "offline:rubric":
         encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
         lm, lm_tokenizer = load_policy(cfg)  # the packaged LM itself, not the SFT policy
-        return RubricGold(encoder, tokenizer, fluency=Fluency(lm, lm_tokenizer))
+        return RubricGold(encoder, tokenizer, cfg.rubric, lm=FrozenLM(lm, lm_tokenizer))
     return HubGold(cfg.gold_name, device=cfg.device)

@@ -24,7 +24,7 @@ from typing import Callable
 from .aggregation import PPO_UWO_LAMBDA
 from .artifacts import (MissingArtifactError, build_id, is_complete, run_stage, runs_dir, shown,
                         stage_dir)
-from .config import RubricWeights, result_settings
+from .config import result_settings
 
 SFT, LABELS, BON_SAMPLES = "sft", "labels", "bon_samples"
 RM_SINGLE, RM_ENSEMBLE, RM_MULTIHEAD = "rm_single", "rm_ensemble", "rm_multihead"
@@ -45,7 +45,7 @@ def gold_params(cfg) -> dict:
     """The gold reward: its name and, for the offline rubric, its weights and its fluency
     model (so that a changed rubric re-labels everything instead of mixing two golds)."""
     if cfg.gold_name == "offline:rubric":
-        rubric = json.loads(json.dumps(dataclasses.asdict(RubricWeights())))  # as stored
+        rubric = json.loads(json.dumps(dataclasses.asdict(cfg.rubric)))  # as stored
         return {"version": VERSIONS["gold"], "name": cfg.gold_name, "rubric": rubric,
                 "fluency_model": cfg.policy_name}
     return {"version": VERSIONS["gold"], "name": cfg.gold_name}

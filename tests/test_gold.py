@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from rmens_utils import get_config, gold, models
+from rmens_utils import config, get_config, gold, models
 
 PROMPT = gold.RUBRIC_EXAMPLES_PROMPT
 GOOD = gold.RUBRIC_EXAMPLES["good"]
@@ -18,8 +18,11 @@ def rubric():
 def test_text_statistics_against_hand_values():
     assert gold.repetition("one two three four five") == 0.0
     assert gold.repetition("a b c a b c") == pytest.approx(1 - 3 / 4)
-    assert gold.length_score(30) == 1.0 and gold.length_score(3) == 0.0
-    assert gold.length_score(75) == pytest.approx(0.5) and gold.length_score(150) < 0
+    assert gold.length_score(30) == 1.0 and gold.length_score(1) == 0.0
+    assert gold.length_score(2) == pytest.approx(0.5) and gold.length_score(3) == 1.0
+    assert gold.length_score(90) == pytest.approx(0.5) and gold.length_score(150) < 0
+    pilot = config.PILOT_RUBRIC.length_words  # 1 only from 12 words, falling from 50
+    assert gold.length_score(3, pilot) == 0.0 and gold.length_score(75, pilot) == 0.5
     assert gold.content_words("The cats are sleeping on the mats") == {"cat", "sleeping", "mat"}
     assert gold.word_repetition("Sleep better: sleep early, sleep long.") == pytest.approx(1 - 4 / 6)
     assert gold.word_repetition("the of and") == 0.0  # no content words
@@ -36,26 +39,30 @@ def test_gold_ranks_each_genuine_answer_above_its_degenerate_twin(rubric):
         assert g > d + 0.5, f"{prompt!r}: genuine {g:.2f}, degenerate {d:.2f}"
 
 
-def test_fluency_reads_prose_as_likelier_than_stuffed_keywords(rubric):
+def test_the_language_model_reads_prose_as_likelier_than_stuffed_keywords(rubric):
     _, genuine, stuffed = gold.DEGENERATE_PAIRS[0]
-    logp = rubric.fluency([genuine, stuffed, "Hi"])
-    assert logp[0] > -5 > -6.5 > logp[1]
-    assert logp[2] == -20.0  # one token: nothing to score
-    one_by_one = torch.cat([rubric.fluency([t]) for t in (genuine, stuffed)])
-    assert torch.allclose(logp[:2], one_by_one, atol=1e-4)  # padding changes nothing
+    alone = rubric.lm.text_logprob([genuine, stuffed, "Hi"])
+    assert alone[0] > -5 > -6.5 > alone[1]
+    assert alone[2] == -20.0  # one token: nothing to score
+    one_by_one = torch.cat([rubric.lm.text_logprob([t]) for t in (genuine, stuffed)])
+    assert torch.allclose(alone[:2], one_by_one, atol=1e-4)  # padding changes nothing
+    reply = rubric.lm.answer_logprob(["Write a short text."] * 2, [genuine, stuffed])
+    assert reply[0] > -4.9 and reply[1] < -6.5  # fluency 1, and near 0 (from -6.9)
 
 
 def test_specificity_ranks_each_direct_answer_above_its_on_topic_filler(rubric):
     """Filler about the topic is about as likely whatever was asked; an answer is not."""
-    spec = gold.Specificity(rubric.fluency.model, rubric.fluency.tokenizer, batch_size=5)
     prompts, direct, filler = (list(x) for x in zip(*gold.DIRECT_PAIRS))
-    answer, generic = spec(prompts, direct), spec(prompts, filler)
-    assert (answer > generic).all(), (answer - generic).tolist()
+    generic = ["Write a short text."] * len(prompts)
+    pmi = lambda answers: (rubric.lm.answer_logprob(prompts, answers)  # noqa: E731
+                           - rubric.lm.answer_logprob(generic, answers))
+    answer, other = pmi(direct), pmi(filler)
+    assert (answer > other).all(), (answer - other).tolist()
     # batched with padding as one at a time, and an empty answer scores 0
-    one = spec.answer_logprob(prompts[:1], direct[:1])
-    batched = spec.answer_logprob(prompts[:3], direct[:3])[0].item()
+    one = rubric.lm.answer_logprob(prompts[:1], direct[:1])
+    batched = rubric.lm.answer_logprob(prompts[:3], direct[:3])[0].item()
     assert batched == pytest.approx(one.item(), abs=1e-4)
-    assert spec.answer_logprob(prompts[:1], [""]).item() == 0.0
+    assert rubric.lm.answer_logprob(prompts[:1], [""]).item() == 0.0
 
 
 def test_gold_prefers_the_good_answer_to_each_flawed_one(rubric):
@@ -73,7 +80,8 @@ def test_gold_is_deterministic_and_batch_independent(rubric):
 
 
 def test_coverage_uses_the_instruction_not_the_input_text(rubric):
-    c = rubric.components(["Summarise this passage about bees.\n\nBees pollinate flowers."],
+    pilot = gold.RubricGold(rubric.encoder, rubric.tokenizer, config.PILOT_RUBRIC)
+    c = pilot.components(["Summarise this passage about bees.\n\nBees pollinate flowers."],
                           ["Bees matter because they pollinate crops."])
     assert c["coverage"][0] == pytest.approx(1.0)  # the topic is "bee"; task words don't count
 
@@ -106,8 +114,8 @@ def test_with_gold_keeps_the_score_and_every_rubric_term(rubric):
                             "text": ["An apple.", "Pears are sweet fruit."]}, index=[7, 9])
     df = gold.with_gold(answers, rubric)
     assert list(df.columns[:3]) == ["prompt", "text", "gold"] and list(df.index) == [7, 9]
-    terms = ("relevance", "coverage", "information", "repetition", "word_repetition", "fluency",
-             "length", "complete")
+    terms = ("relevance", "specificity", "fluency", "repetition", "word_repetition", "length",
+             "complete")
     assert gold.term_columns(df) == [f"gold_{t}" for t in terms]
     assert df["gold"].tolist() == pytest.approx(
         rubric.score(answers["prompt"].tolist(), answers["text"].tolist())[:, 0].tolist())
