@@ -75,8 +75,9 @@ def test_bad_json_line_names_the_line(tmp_path):
         data.read_jsonl(path)
 
 
-def test_gold_pairs_are_well_formed_and_cover_every_task_type():
-    rows = data.read_jsonl(data.data_dir() / "gold_pairs.jsonl")
+@pytest.mark.parametrize("name", ["gold_pairs.jsonl", "gold_pairs_2.jsonl"])
+def test_gold_pairs_are_well_formed_and_cover_every_task_type(name):
+    rows = data.read_jsonl(data.data_dir() / name)
     assert all(set(r) == {"kind", "flaw", "task", "prompt", "better", "worse"} for r in rows)
     assert all(isinstance(v, str) and v.strip() for r in rows for v in r.values())
     assert all(r["better"] != r["worse"] for r in rows)
