@@ -134,7 +134,9 @@ class RubricWeights:
     identity that the gold labels or scores. The defaults are the study's gold;
     :data:`PILOT_RUBRIC` is the first one, which the pilot study ran on."""
 
-    relevance: float = 2.0  # cosine of prompt and answer embeddings (MiniLM)
+    # Is it about the prompt's topic? The cosine of prompt and answer embeddings (MiniLM).
+    # Generic filler about the topic scores as high as an answer: 1 point, not 2.
+    relevance: float = 1.0
     # Does the answer answer? Its pointwise mutual information with its prompt under the fixed
     # LM, log p(answer | prompt) - log p(answer | generic_prompt) in nats a token, mapped to
     # [0, 1]: 0 when it is no likelier after its prompt than after any request (generic
@@ -146,14 +148,15 @@ class RubricWeights:
     saturation: int = 20
     repetition: float = 3.0  # penalty: repeated trigrams
     word_repetition: float = 3.0  # penalty: repeated content words (keyword stuffing)
-    # Does it read as English? Mean token log-probability under the fixed LM as a reply to
-    # ``generic_prompt`` (or, ``fluency_alone``, as text with no prompt: the pilot's gold),
+    # Does it read as a fluent reply? Mean token log-probability under the fixed LM as a reply
+    # to its own prompt (or, ``fluency_alone``, as text with no prompt: the pilot's gold),
     # mapped to [0, 1]. A floor, not a reward for blandness: 1 from the SFT demonstrations'
-    # 5th percentile (-4.9) up, 0 two nats below, where word salad lies (-6.5 to -8).
+    # 5th percentile (-3.85) up, 0 two nats below, where word salad lies (-5.5 to -8). Read
+    # after its prompt, a right short answer ("William Shakespeare.") is likely text.
     fluency: float = 2.0
-    fluency_range: tuple[float, float] = (-6.9, -4.9)
+    fluency_range: tuple[float, float] = (-5.9, -3.9)
     fluency_alone: bool = False
-    generic_prompt: str = "Write a short text."
+    generic_prompt: str = "Write a short text."  # specificity's baseline request
     # Too short or padded answers lose: 0 at or below length_words[0] words, 1 from [1] to
     # [2], 0 again at [3] and negative beyond (gold.length_score). From 3 words: a short
     # answer ("Joyful, cheerful and content.") is an answer; 60 is the demonstrations' longest.
@@ -162,11 +165,11 @@ class RubricWeights:
     complete: float = 0.5  # ends like a finished sentence (not cut off)
 
 
-# The pilot's gold: no specificity; coverage and information, which reward repeating the
+# The pilot's gold: relevance 2, no specificity; coverage and information, which reward repeating the
 # prompt's words and saying many words; fluency read without a prompt and rising to the
 # demonstrations' median, a reward for bland text; length 1 only from 12 words. It preferred
 # fluent generic filler to a short direct answer in 10 of gold.DIRECT_PAIRS' 12.
-PILOT_RUBRIC = RubricWeights(specificity=0.0, coverage=1.0, information=1.0,
+PILOT_RUBRIC = RubricWeights(relevance=2.0, specificity=0.0, coverage=1.0, information=1.0,
                              fluency_range=(-6.0, -3.0), fluency_alone=True,
                              length_words=(3, 12, 50, 100))
 

@@ -197,11 +197,12 @@ class FrozenLM:
     """A fixed language model (SmolLM2-135M-Instruct as packaged, never fine-tuned) that says
     how likely a text is: the mean log-probability of its tokens, in nats a token.
 
-    Two readings, both terms of the gold: an answer as a reply to a generic request
-    (:meth:`answer_logprob` after ``"Write a short text."``: does it read as English? Word salad
-    and stuffed keywords are improbable text, ≈ −6.5 to −8; the SFT demonstrations have a
-    median of −3.4, 5th percentile −4.9) and as a reply to its own prompt (the difference is
-    *specificity*: generic text about a topic is about as likely whatever was asked, an answer
+    Two readings, both terms of the gold: an answer as a reply to its own prompt
+    (:meth:`answer_logprob`: is it a fluent reply? Word salad and stuffed keywords are
+    improbable, ≈ −5.5 to −8; the SFT demonstrations have a median of −2.7, 5th percentile
+    −3.85) and the same minus its log-probability as a reply to a generic request, ``"Write a
+    short text."`` (*specificity*: generic text about a topic is about as likely whatever was
+    asked, an answer
     that does the task is not: on :data:`DIRECT_PAIRS` every direct answer scores higher than
     its filler; the demonstrations' median is +0.45 nats a token, 75th percentile +0.96).
     :meth:`text_logprob` reads a text with no prompt at all (the pilot gold's fluency)."""
@@ -257,7 +258,7 @@ class FrozenLM:
 class RubricGold:
     """The offline gold: a weighted rubric a careful rater would broadly agree with.
 
-    score = 2·relevance + 2·specificity + 2·fluency − 3·repetition − 3·word_repetition
+    score = relevance + 2·specificity + 2·fluency − 3·repetition − 3·word_repetition
             + length + 0.5·complete            (the weights: :class:`config.RubricWeights`)
 
     Two frozen models: a sentence encoder (all-MiniLM-L6-v2, mean-pooled) for relevance, and a
@@ -295,14 +296,14 @@ class RubricGold:
         scaled = lambda x, low_high: ((x - low_high[0]) / (low_high[1] - low_high[0])).clamp(0, 1)  # noqa: E731,E501
         terms = {"relevance": (self.embed(prompts) * self.embed(responses)).sum(-1)}
         if self.lm is not None:
-            generic = None
+            replies = None  # log p(answer | its prompt), the base of both terms
             if w.specificity or not w.fluency_alone:
-                generic = self.lm.answer_logprob([w.generic_prompt] * len(responses), responses)
+                replies = self.lm.answer_logprob(prompts, responses)
             if w.specificity:
-                pmi = self.lm.answer_logprob(prompts, responses) - generic
-                terms["specificity"] = scaled(pmi, w.specificity_range)
+                generic = self.lm.answer_logprob([w.generic_prompt] * len(responses), responses)
+                terms["specificity"] = scaled(replies - generic, w.specificity_range)
             if w.fluency:
-                logp = self.lm.text_logprob(responses) if w.fluency_alone else generic
+                logp = self.lm.text_logprob(responses) if w.fluency_alone else replies
                 terms["fluency"] = scaled(logp, w.fluency_range)
         asked = [content_words(p.split("\n\n")[0]) - TASK_WORDS  # the instruction, not a
                  for p in prompts]                                # text to summarise
