@@ -71,11 +71,12 @@ def final_points(curves: pd.DataFrame) -> pd.DataFrame:
     return curves[curves["step"] == last]
 
 
-def matched_kls(curves: pd.DataFrame, points: int = 4) -> dict[str, list[float]]:
+def matched_kls(curves: pd.DataFrame, points: int = 4, kl: str = "kl") -> dict[str, list[float]]:
     """For each regime, ``points`` evenly spaced KL values (nats) that every run and seed of
     it reaches — the KLs at which its runs can all be compared. Each is rounded down to two
-    significant figures: readable, and never past the shortest run's reach."""
-    reach = curves.groupby(["regime", "run", "seed"])["kl"].max().groupby("regime").min()
+    significant figures: readable, and never past the shortest run's reach. ``kl``: the
+    estimator's column (``kl``: Σ log-ratio; ``kl_half_sq``: ½ Σ log-ratio²)."""
+    reach = curves.groupby(["regime", "run", "seed"])[kl].max().groupby("regime").min()
     return {regime: [_round_down(float(r) * i / points) for i in range(1, points + 1)]
             for regime, r in reach.items() if r > 0}
 
@@ -85,19 +86,28 @@ def _round_down(x: float) -> float:
     return float(f"{np.floor(x * 10 ** digits) / 10 ** digits:.2g}")
 
 
-def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold") -> pd.DataFrame:
+def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold", kl: str = "kl") -> pd.DataFrame:
     """``column`` of each run and seed at each KL in ``kls`` (nats; a list, or a dict of
-    lists by regime as from :func:`matched_kls`), read off its held-out curve by linear
-    interpolation between evaluations; NaN beyond the run's last KL (never extrapolated).
-    Comparing runs at matched KL asks which reward buys more gold for the same drift from
-    the SFT policy."""
+    lists by regime as from :func:`matched_kls`): read off its held-out curve when the run
+    *first* reaches that KL, by linear interpolation between the two evaluations around that
+    crossing; NaN if it never does (never extrapolated). Along time, not sorted by KL: with a KL
+    penalty a policy's KL can fall back, and sorting by KL would splice late answers between
+    early ones. Comparing runs at matched KL asks which reward buys more gold for the same
+    drift from the SFT policy. ``kl``: the estimator's column, as in :func:`matched_kls`; the
+    table's ``kl`` column holds the matched values either way."""
     rows = []
     for (regime, run, seed), c in curves.groupby(["regime", "run", "seed"]):
-        c = c.sort_values("kl")
-        for kl in (kls[regime] if isinstance(kls, dict) else kls):
-            value = np.interp(kl, c["kl"], c[column]) if c["kl"].min() <= kl <= c["kl"].max() \
-                else np.nan
-            rows.append({"regime": regime, "run": run, "seed": seed, "kl": kl, column: value})
+        c = c.sort_values("step")
+        k, v = c[kl].to_numpy(float), c[column].to_numpy(float)
+        for at in (kls[regime] if isinstance(kls, dict) else kls):
+            reached = np.flatnonzero(k >= at)
+            if len(reached) == 0:
+                value = np.nan
+            elif (i := reached[0]) == 0:
+                value = v[0]
+            else:  # k[i - 1] < at <= k[i]: the first crossing
+                value = v[i - 1] + (at - k[i - 1]) / (k[i] - k[i - 1]) * (v[i] - v[i - 1])
+            rows.append({"regime": regime, "run": run, "seed": seed, "kl": at, column: value})
     return pd.DataFrame(rows, columns=["regime", "run", "seed", "kl", column])
 
 

@@ -277,6 +277,11 @@ PROFILES: dict[str, Config] = {
 }
 
 
+# The pilot study (results/pilot/): the cpu profile on the pilot's gold. Its runs, made before the
+# gold was redesigned, are what notebooks 06-08 show until the study's own runs replace them.
+PROFILES["pilot"] = replace(PROFILES["cpu"], profile="pilot", rubric=PILOT_RUBRIC)
+
+
 def get_config(profile: str | None = None, **overrides) -> Config:
     """The config of ``profile`` (default: ``$RMENS_PROFILE``, else ``cpu``)."""
     name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE

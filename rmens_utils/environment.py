@@ -64,16 +64,19 @@ def runs_location(path: Path) -> str:
 
 
 def setup(profile: str | None = None, runs_dir: str | os.PathLike | None = None,
-          verbose: bool = True) -> Config:
+          verbose: bool = True, pilot: bool = False) -> Config:
     """Pick the profile (``$RMENS_PROFILE``, default ``cpu``) and the runs folder
     (``runs_dir``, else ``$RMENS_RUNS``, else ``runs/``), decide device and precision from
     the hardware, seed everything, set the plot theme, and print all of it with the package
-    versions. Returns the config."""
+    versions. Returns the config. ``pilot``: the ``cpu`` profile becomes ``pilot``, the study
+    whose runs notebooks 06-08 show until the study on the redesigned gold has its own."""
     import seaborn as sns  # imported here: the tests of other modules need no plotting
 
     if runs_dir is not None:
         os.environ[RUNS_ENV] = str(Path(runs_dir).expanduser())
     cfg = get_config(profile)
+    if pilot and cfg.profile == "cpu":
+        cfg = get_config("pilot", device=cfg.device, precision=cfg.precision)
     seed_everything(cfg.seed)
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

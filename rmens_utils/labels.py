@@ -47,15 +47,45 @@ def label_pairs(prompts: list[str], answers_a: list[str], answers_b: list[str],
     })
 
 
+def gold_labelled(cfg, ids, tasks, prompts, answers_a, answers_b, finished_a, finished_b
+                  ) -> pd.DataFrame:
+    """Both answers of each prompt scored by ``cfg``'s gold and labelled (:func:`label_pairs`),
+    with each pair's ``id`` and ``task`` and whether each answer ended (EOS) or was cut off."""
+    gold = load_gold(cfg)
+    gold_a = gold.score(prompts, list(answers_a))[:, 0].numpy()
+    gold_b = gold.score(prompts, list(answers_b))[:, 0].numpy()
+    pairs = label_pairs(prompts, answers_a, answers_b, gold_a, gold_b, cfg.labels.noise,
+                        cfg.seed)
+    pairs.insert(0, "id", list(ids))
+    pairs["task"] = list(tasks)
+    is_a = pairs.pop("chosen_is_a")
+    pairs["finished_chosen"] = np.where(is_a, finished_a, finished_b)
+    pairs["finished_rejected"] = np.where(is_a, finished_b, finished_a)
+    return pairs
+
+
 def run_labelling(cfg, force: bool = False):
     """Sample two answers per ``pref`` prompt, gold-label them with noise, and save a
     ``DatasetDict`` (train/validation) to ``<runs>/<profile>/labels``. Skipped when done;
-    sampling resumes chunk by chunk after an interrupt."""
+    sampling resumes chunk by chunk after an interrupt. Pairs pinned in ``results/`` for these
+    settings are restored instead; answers pinned for these settings but another gold are
+    labelled anew by this one (no sampling)."""
     def build(out, work):
         if not force and (pinned := pinned_labels(cfg)) is not None:
             print(f"labels: the study's own pairs, restored from results/{cfg.profile}/{STAGE} "
                   "(sampling on another machine would label differently; force=True relabels)")
             pinned.save_to_disk(str(out / "pairs"))
+            return
+        if not force and (earlier := pinned_answers(cfg)) is not None:
+            where, df = earlier
+            print(f"labels: the answers pinned in results/{where}/{STAGE}, sampled with these "
+                  "settings, labelled by this gold (force=True samples anew)")
+            pairs = gold_labelled(cfg, df["id"], df["task"], df["prompt"].tolist(),
+                                  df["chosen"], df["rejected"], df["finished_chosen"],
+                                  df["finished_rejected"])
+            DatasetDict({s: Dataset.from_pandas(pairs[(df["split"] == s).to_numpy()],
+                                                preserve_index=False)
+                         for s in ("train", "validation")}).save_to_disk(str(out / "pairs"))
             return
         lc = cfg.labels
         pref = load_split("pref", cfg)
@@ -68,17 +98,8 @@ def run_labelling(cfg, force: bool = False):
         del policy
         a = samples[samples["sample_idx"] == 0].set_index("prompt_idx").sort_index()
         b = samples[samples["sample_idx"] == 1].set_index("prompt_idx").sort_index()
-        gold = load_gold(cfg)
-        gold_a = gold.score(prompts, a["text"].tolist())[:, 0].numpy()
-        gold_b = gold.score(prompts, b["text"].tolist())[:, 0].numpy()
-        pairs = label_pairs(prompts, a["text"].tolist(), b["text"].tolist(), gold_a, gold_b,
-                            lc.noise, cfg.seed)
-        pairs.insert(0, "id", pref["id"])
-        pairs["task"] = pref["task"]
-        is_a, fin_a, fin_b = (pairs.pop("chosen_is_a"), a["finished"].to_numpy(),
-                              b["finished"].to_numpy())
-        pairs["finished_chosen"] = np.where(is_a, fin_a, fin_b)  # ended with EOS, not cut off
-        pairs["finished_rejected"] = np.where(is_a, fin_b, fin_a)
+        pairs = gold_labelled(cfg, pref["id"], pref["task"], prompts, a["text"], b["text"],
+                              a["finished"].to_numpy(), b["finished"].to_numpy())
         split = Dataset.from_pandas(pairs, preserve_index=False).train_test_split(
             test_size=lc.validation_fraction, seed=cfg.seed)
         DatasetDict(train=split["train"], validation=split["test"]).save_to_disk(str(out / "pairs"))
@@ -109,6 +130,18 @@ def pinned_labels(cfg) -> DatasetDict | None:
     return DatasetDict({s: Dataset.from_pandas(df[df["split"] == s].drop(columns="split"),
                                                preserve_index=False)
                         for s in df["split"].unique()})
+
+
+def pinned_answers(cfg) -> tuple[str, pd.DataFrame] | None:
+    """Pairs pinned in ``results/<other>/labels`` whose settings are ``cfg``'s but for the gold
+    (e.g. the pilot's, for the study's gold): the same answers, to be labelled by ``cfg``'s gold.
+    ``(other, its pairs)``, or None."""
+    ours = canonical(labels_params(cfg))
+    for folder in sorted(results_dir(cfg.profile).parent.glob(f"*/{STAGE}")):
+        theirs = stage_settings(folder)
+        if theirs is not None and theirs != ours and {**theirs, "gold": ours["gold"]} == ours:
+            return folder.parent.name, pd.read_parquet(folder / "pairs.parquet")
+    return None
 
 
 def label_stats(df: pd.DataFrame, tie: float = 0.1) -> pd.Series:

@@ -140,3 +140,19 @@ def test_member_scores_takes_one_reward_models_columns_in_order():
                           "multihead_0": [5.0, 6.0], "ensemble_mean": [9.0, 9.0]})
     assert analysis.member_scores(evals, "ensemble").tolist() == [[1.0, 3.0], [2.0, 4.0]]
     assert analysis.member_scores(evals, "single").shape == (2, 0)
+
+
+def test_gold_at_kl_reads_the_first_crossing_along_time_not_a_sort_by_kl():
+    """A KL-penalised run drifts to 10 nats, falls back to 4 and rises again: at 5 nats it is
+    read between steps 0 and 1 (its first crossing), never between the late steps 2 and 3,
+    which a sort by KL would splice in between."""
+    curve = pd.DataFrame({"regime": "beta0.01", "run": "single", "seed": 0,
+                          "step": [0, 10, 20, 30], "kl": [0.0, 10.0, 4.0, 6.0],
+                          "kl_half_sq": [0.0, 2.0, 6.0, 8.0], "gold": [1.0, 3.0, -5.0, -7.0]})
+    at = analysis.gold_at_kl(curve, [0.0, 5.0, 10.0, 11.0])["gold"].tolist()
+    assert at[:3] == [1.0, 2.0, 3.0] and np.isnan(at[3])  # 11: never reached
+    # the other estimator: ½ Σ log-ratio² reaches 5 nats between steps 10 and 20
+    half = analysis.gold_at_kl(curve, [5.0], kl="kl_half_sq")
+    assert half["gold"].item() == pytest.approx(3.0 + 0.75 * (-8.0))
+    assert half["kl"].item() == 5.0
+    assert analysis.matched_kls(curve, points=2, kl="kl_half_sq") == {"beta0.01": [4.0, 8.0]}

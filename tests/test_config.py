@@ -3,12 +3,19 @@ import dataclasses
 import pytest
 
 from rmens_utils import PROFILES, get_config, setup
+from rmens_utils.config import PILOT_RUBRIC
 
 
 def test_profiles_exist_and_default_is_cpu(monkeypatch):
-    assert set(PROFILES) == {"smoke", "cpu", "gpu"}
+    assert set(PROFILES) == {"smoke", "cpu", "gpu", "pilot"}
     monkeypatch.delenv("RMENS_PROFILE", raising=False)
     assert get_config().profile == "cpu"
+
+
+def test_the_pilot_is_the_cpu_profile_on_the_pilots_gold():
+    cpu, pilot = PROFILES["cpu"], PROFILES["pilot"]
+    assert pilot.rubric == PILOT_RUBRIC and cpu.rubric != PILOT_RUBRIC
+    assert dataclasses.replace(pilot, profile="cpu", rubric=cpu.rubric) == cpu
 
 
 def test_profile_chosen_by_environment_variable(monkeypatch):
@@ -58,3 +65,8 @@ def test_setup_seeds_and_returns_config(capsys):
     out = capsys.readouterr().out
     assert "profile: smoke" in out and "transformers" in out and "device: cpu" in out
     assert cfg.profile == "smoke"
+
+
+def test_setup_of_the_pilot_swaps_only_the_cpu_profile():
+    assert setup("cpu", pilot=True, verbose=False).profile == "pilot"
+    assert setup("smoke", pilot=True, verbose=False).profile == "smoke"  # no pilot of its own

@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from rmens_utils import config, get_config, gold, models
+from rmens_utils import config, data, get_config, gold, models
+from rmens_utils.artifacts import repo_root
 
 PROMPT = gold.RUBRIC_EXAMPLES_PROMPT
 GOOD = gold.RUBRIC_EXAMPLES["good"]
@@ -148,3 +149,33 @@ def test_table_terms_sum_to_the_score(rubric):
     assert torch.allclose(torch.tensor(table["gold"].to_numpy()),
                           rubric.score([PROMPT] * 3, answers)[:, 0], atol=1e-5)
     assert "fluency" in table and "word_repetition" in table
+
+
+def held_out_margins(g, name: str):
+    rows = data.read_jsonl(data.data_dir() / name)
+    prompts = [r["prompt"] for r in rows]
+    margin = (g.score(prompts, [r["better"] for r in rows])[:, 0]
+              - g.score(prompts, [r["worse"] for r in rows])[:, 0])
+    return pd.Series(margin.numpy(), index=[r["kind"] for r in rows])
+
+
+def test_the_study_gold_passes_the_held_out_pairs_that_the_pilot_gold_fails(rubric):
+    """data/gold_pairs_2.jsonl, written before any gold scored it, and its criterion (data card):
+    every degenerate answer ranked below its genuine twin, the direct answer above the filler in
+    at least 11 of 13 pairs."""
+    won = held_out_margins(rubric, "gold_pairs_2.jsonl").gt(0).groupby(level=0).sum()
+    assert won["genuine vs degenerate"] == 5 and won["answer vs filler"] >= 11, won
+    pilot = gold.RubricGold(rubric.encoder, rubric.tokenizer, config.PILOT_RUBRIC, lm=rubric.lm)
+    won = held_out_margins(pilot, "gold_pairs_2.jsonl").gt(0).groupby(level=0).sum()
+    assert won["answer vs filler"] <= 5, won
+
+
+def test_the_pilot_gold_still_scores_the_pilot_runs_as_they_were_scored(rubric):
+    """The pilot's gold is config.PILOT_RUBRIC: it gives the committed step-0 answers the gold
+    (and every term) they were given when the pilot ran."""
+    step0 = pd.read_parquet(repo_root() / "results/pilot/ppo/beta0/eval_sft/eval.parquet")[:16]
+    pilot = gold.RubricGold(rubric.encoder, rubric.tokenizer, config.PILOT_RUBRIC, lm=rubric.lm)
+    again = gold.with_gold(step0[["prompt", "text"]], pilot)
+    columns = ["gold", *gold.term_columns(step0)]
+    assert sorted(columns) == sorted(c for c in again.columns if c.startswith("gold"))
+    assert (again[columns] - step0[columns]).abs().max().max() < 1e-4

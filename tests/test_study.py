@@ -81,30 +81,30 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
         study.plan(cfg, "lora")
     # notebook 08 sets it against the paper's ensembles of the same seeds
     assert study.cheap_runs(cfg) == [("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 0), run]
-    assert study.cheap_runs(get_config("cpu")) == [
+    assert study.cheap_runs(get_config("pilot")) == [
         ("beta0.01", "ensemble_min", 0), ("beta0.01", "multihead_min", 0),
         ("beta0.01", "ensemble_min", 1), ("beta0.01", "multihead_min", 1), *study.CHEAP_PLAN]
 
 
 def test_the_results_page_shows_the_findings_and_figures_of_the_committed_runs(monkeypatch):
     monkeypatch.delenv(study.RESULTS_ENV, raising=False)  # the repository's own results/
-    cfg = get_config("cpu")
+    cfg = get_config("pilot")
     _, evals = study.load_results(cfg, make_missing=False)
-    page = (study.results_dir("cpu") / study.RESULTS_PAGE).read_text()
+    page = (study.results_dir("pilot") / study.RESULTS_PAGE).read_text()
     expected = analysis.findings_markdown(analysis.findings(analysis.seed_curves(evals)))
-    assert expected in page, ("results/cpu/RESULTS.md is not the findings of the runs in "
-                              "results/cpu: run `bash scripts/run_study.sh --figures`")
+    assert expected in page, ("results/pilot/RESULTS.md is not the findings of the runs in "
+                              "results/pilot: run `bash scripts/run_study.sh --figures`")
     for regime in stages.REGIMES:
         assert f"](gold_vs_kl_{regime}.png)" in page
-        assert (study.results_dir("cpu") / f"gold_vs_kl_{regime}.png").exists()
-    assert "](results/cpu/RESULTS.md)" in (repo_root() / "README.md").read_text()
+        assert (study.results_dir("pilot") / f"gold_vs_kl_{regime}.png").exists()
+    assert "](results/pilot/RESULTS.md)" in (repo_root() / "README.md").read_text()
 
 
 def test_a_bookkeeping_setting_keeps_every_committed_run_a_result_setting_does_not(monkeypatch):
-    """Every run in results/ is recognised with today's settings; changing how often a run
+    """Every run in results/pilot is recognised with today's settings; changing how often a run
     checkpoints (or SFT saves) keeps them all, changing what a run computes keeps none."""
     monkeypatch.delenv(study.RESULTS_ENV, raising=False)
-    cfg = get_config("cpu")
+    cfg = get_config("pilot")
     runs = study.plan(cfg, "all")
     assert study.status(cfg)["done"].all() and len(runs) == 20
     assert labels.pinned_labels(cfg) is not None
@@ -117,6 +117,9 @@ def test_a_bookkeeping_setting_keeps_every_committed_run_a_result_setting_does_n
                     dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, epochs=3.0)),
                     dataclasses.replace(cfg, rm=dataclasses.replace(cfg.rm, learning_rate=1e-5))):
         assert not study.status(changed)["done"].any()
+    # the study's gold is another gold: none of the pilot's runs or labels are its own
+    study_gold = dataclasses.replace(cfg, rubric=get_config("cpu").rubric)
+    assert not study.status(study_gold)["done"].any() and labels.pinned_labels(study_gold) is None
     # a new version of a kind of stage (its code changed what it makes) re-makes it and after it
     monkeypatch.setitem(stages.VERSIONS, "reward_model", 2)
     assert not study.status(cfg)["done"].any() and labels.pinned_labels(cfg) is not None
