@@ -10,7 +10,7 @@ from datasets import Dataset
 from rmens_utils import best_of_n, calibration, get_config, labels, models, proxy
 from conftest import TOPICS, easy_pairs, mark_made, write_labels
 from rmens_utils.artifacts import stage_dir, stage_settings
-from rmens_utils.config import BestOfNConfig
+from rmens_utils.config import PILOT_RUBRIC, BestOfNConfig
 from rmens_utils.data import load_split, prompt_text
 from rmens_utils.stages import labels_params, member_stage, reward_params, rm_params
 
@@ -278,6 +278,31 @@ def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_
     assert labels.pinned_labels(other) is None
     labels.run_labelling(cfg, force=True)
     assert len(loads) == 2
+
+
+def test_answers_pinned_under_another_gold_are_labelled_by_this_one_without_sampling(
+        tmp_runs, tmp_path, monkeypatch, capsys):
+    """The study's gold labels the pilot's pinned answers: the same pairs, new gold labels."""
+    monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))
+    cfg = get_config("smoke")
+    generation = dataclasses.replace(cfg.labels.generation, max_new_tokens=10)
+    cfg = dataclasses.replace(cfg, labels=dataclasses.replace(
+        cfg.labels, max_prompts=8, validation_fraction=0.25, generation=generation))
+    pilot = dataclasses.replace(cfg, rubric=PILOT_RUBRIC)
+    loads = base_policy(monkeypatch, labels)
+    before = labels.run_labelling(pilot)
+    labels.pin_labels(pilot)
+    assert labels.pinned_labels(cfg) is None and labels.pinned_answers(pilot) is None
+    after = labels.run_labelling(cfg)
+    assert "labelled by this gold" in capsys.readouterr().out and len(loads) == 1  # no sampling
+    gold = labels.load_gold(cfg)  # (a stand-in here)
+    for split in ("train", "validation"):
+        b, a = before[split].to_pandas(), after[split].to_pandas()
+        assert b["id"].tolist() == a["id"].tolist()  # the same pairs in the same split
+        assert [{x, y} for x, y in zip(b["chosen"], b["rejected"])] == \
+            [{x, y} for x, y in zip(a["chosen"], a["rejected"])]
+        scores = gold.score(a["prompt"].tolist(), a["chosen"].tolist())[:, 0].numpy()
+        np.testing.assert_allclose(a["gold_chosen"], scores, atol=1e-4)  # this gold's
 
 
 # --- proxy.pair_accuracy --------------------------------------------------------------------
