@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .aggregation import PPO_UWO_LAMBDA, aggregate
+from .config import PENALTIES
 from .stages import DEFAULT_REGIME, GOLD, PPO_RUNS, REGIMES, eval_prefix
 from .text import term_columns
 
@@ -151,6 +152,38 @@ def gold_terms(evals: pd.DataFrame, regime: str = DEFAULT_REGIME) -> pd.DataFram
     cols = ["words", *term_columns(df), "gold"]
     out = df.groupby(["run", "step"], sort=False)[cols].mean()
     return out.rename(columns=lambda c: c.removeprefix("gold_") if c != "gold" else c)
+
+
+def contributions(evals: pd.DataFrame, weights) -> pd.DataFrame:
+    """What each rubric term adds to each answer's gold: its ``gold_<term>`` column times its
+    weight in ``weights`` (:class:`config.RubricWeights`), negative for a penalty. The columns
+    sum to ``gold``."""
+    out = {}
+    for column in term_columns(evals):
+        term = column.removeprefix("gold_")
+        out[term] = (-1 if term in PENALTIES else 1) * getattr(weights, term) * evals[column]
+    return pd.DataFrame(out, index=evals.index)
+
+
+def term_differences(evals: pd.DataFrame, weights, baseline: str = "single",
+                     leave_out: str = "fluency") -> pd.DataFrame:
+    """Each run's gold at its end minus ``baseline``'s, paired by seed (:func:`paired_difference`),
+    split into what each rubric term contributed (:func:`contributions`), plus the gold without
+    ``leave_out``: how much of a difference one term carries, and whether it survives without
+    it. One row per regime, run and term."""
+    last = evals["step"] == evals.groupby(["regime", "run", "seed"])["step"].transform("max")
+    ends = evals[last]
+    parts = contributions(ends, weights)
+    parts["gold"] = ends["gold"]
+    parts[f"gold without {leave_out}"] = ends["gold"] - parts[leave_out]
+    keys = ["regime", "run", "seed"]
+    per_seed = parts.join(ends[keys]).groupby(keys).mean().reset_index()
+    rows = [paired_difference(per_seed[[*keys, term]].rename(columns={term: "value"}), "value",
+                              baseline).assign(term=term)
+            for term in parts.columns]
+    table = pd.concat(rows, ignore_index=True)
+    return table.rename(columns={f"value − {baseline}": f"end − {baseline}"})[
+        ["regime", "run", "term", f"end − {baseline}", "se", "seeds", "95 % low", "95 % high"]]
 
 
 def step_times(logs: pd.DataFrame) -> pd.DataFrame:

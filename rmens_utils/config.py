@@ -165,6 +165,9 @@ class RubricWeights:
     complete: float = 0.5  # ends like a finished sentence (not cut off)
 
 
+PENALTIES = ("repetition", "word_repetition")  # rubric terms the gold subtracts
+
+
 # The pilot's gold: relevance 2, no specificity; coverage and information, which reward repeating the
 # prompt's words and saying many words; fluency read without a prompt and rising to the
 # demonstrations' median, a reward for bland text; length 1 only from 12 words. It preferred

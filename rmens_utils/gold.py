@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .config import RubricWeights
+from .config import PENALTIES, RubricWeights
 from .models import format_prompt, load_policy, load_rm_backbone
 from .text import term_columns, word_count, words  # noqa: F401  (as gold.<name> in lessons)
 
@@ -270,7 +270,7 @@ class RubricGold:
     """
 
     num_members = 1
-    PENALTIES = ("repetition", "word_repetition")  # subtracted
+    PENALTIES = PENALTIES  # subtracted
 
     def __init__(self, encoder, tokenizer, weights: RubricWeights = RubricWeights(),
                  batch_size: int = 64, lm: FrozenLM | None = None):

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from rmens_utils import analysis
+from rmens_utils.config import RubricWeights
 
 
 def _evals():
@@ -156,3 +157,28 @@ def test_gold_at_kl_reads_the_first_crossing_along_time_not_a_sort_by_kl():
     assert half["gold"].item() == pytest.approx(3.0 + 0.75 * (-8.0))
     assert half["kl"].item() == 5.0
     assert analysis.matched_kls(curve, points=2, kl="kl_half_sq") == {"beta0.01": [4.0, 8.0]}
+
+
+def test_term_differences_split_each_paired_difference_into_the_rubric_terms():
+    """Two seeds of single and ensemble_min, one prompt each, at their last step (step 10; step
+    0 is left out): the gold is relevance + fluency − 3·repetition under these weights."""
+    weights = RubricWeights(relevance=1.0, fluency=2.0, repetition=3.0)
+    rows = []
+    for run, seed, rel, flu, rep in [("single", 0, 0.5, 0.5, 0.1), ("single", 1, 0.4, 0.6, 0.0),
+                                     ("ensemble_min", 0, 0.6, 1.0, 0.0),
+                                     ("ensemble_min", 1, 0.4, 0.8, 0.1)]:
+        for step in (0, 10):
+            rows.append({"regime": "beta0", "run": run, "seed": seed, "step": step,
+                         "gold_relevance": rel, "gold_fluency": flu, "gold_repetition": rep,
+                         "gold": rel + 2 * flu - 3 * rep if step else 99.0})
+    evals = pd.DataFrame(rows)
+    parts = analysis.contributions(evals, weights)
+    assert parts.columns.tolist() == ["relevance", "fluency", "repetition"]
+    np.testing.assert_allclose(parts.sum(1)[evals["step"] == 10], evals["gold"][evals["step"] == 10])
+    table = analysis.term_differences(evals, weights).set_index("term")
+    # fluency: seed 0 2·(1.0 − 0.5) = 1.0, seed 1 2·(0.8 − 0.6) = 0.4; repetition +0.3, −0.3
+    assert table.loc["fluency", "end − single"] == pytest.approx(0.7)
+    assert table.loc["repetition", "end − single"] == pytest.approx(0.0)
+    assert table.loc["gold", "end − single"] == pytest.approx(0.75)  # 0.05 + 0.7 + 0.0
+    assert table.loc["gold without fluency", "end − single"] == pytest.approx(0.05)
+    assert table.loc["gold", "seeds"] == 2 and (table["run"] == "ensemble_min").all()
