@@ -18,8 +18,8 @@ from pathlib import Path
 
 from . import best_of_n, diversity, labels, proxy, rlhf, sft
 from .artifacts import MissingArtifactError, runs_dir, shown, stage_dir
-from .stages import (RM_MULTIHEAD, RM_SINGLE, Stage, missing, minutes, parse_variant_stage, stage,
-                     trained_stages)
+from .stages import (RM_MULTIHEAD, RM_SINGLE, Stage, missing, minutes, parse_screen_stage,
+                     parse_variant_stage, stage, trained_stages)
 
 LONG_MINUTES = 30  # longer than this starts only when the reader asks for it
 ALLOW_LONG_ENV = "RMENS_ALLOW_LONG"
@@ -39,6 +39,10 @@ def _build_variant(cfg, name: str):
     return diversity.train_variant_stage(cfg, *parse_variant_stage(name))
 
 
+def _build_screen(cfg, name: str):
+    return diversity.train_screen_stage(cfg, *parse_screen_stage(name))
+
+
 # kind of stage (stages.Stage.kind) -> the notebook's own function that makes stage ``name``
 BUILDERS = {
     "sft": lambda cfg, name: sft.run_sft(cfg),
@@ -49,6 +53,9 @@ BUILDERS = {
     "member": lambda cfg, name: proxy.train_member_stage(cfg, int(name.rsplit("_", 1)[1])),
     "variant": _build_variant,
     "lora member": _build_variant,
+    "screen model": _build_screen,
+    "screen member": _build_screen,
+    "screen policy member": _build_screen,
     "eval": lambda cfg, name: rlhf.evaluate_sft_stage(cfg),
     "ppo": _build_ppo,
 }

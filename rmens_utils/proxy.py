@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from datasets import load_from_disk
+from datasets import Dataset, load_from_disk
 from scipy.stats import spearmanr
 from transformers import AutoTokenizer
 
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
 from .artifacts import MissingArtifactError, build_id, run_stage, shown, stage_dir, stage_settings
 from .hardware import precision_of
-from .models import load_rm_backbone
+from .labels import label_pairs
+from .models import load_policy, load_rm_backbone
 from . import stages
 from .reward_model import MultiHeadRewardModel
 from .stages import LABELS, member_stage, reward_params, rm_params
@@ -137,15 +138,44 @@ def load_variant(cfg, name: str):
     return load_proxy(cfg, stages.variant_stage(name))
 
 
-def new_reward_model(cfg, num_heads: int, seed: int):
-    """A fresh reward model on the profile's backbone, heads initialised from ``seed``."""
-    backbone, tokenizer = load_rm_backbone(cfg)
+def new_reward_model(cfg, num_heads: int, seed: int, pooling: str | None = None,
+                     backbone: str = "rm"):
+    """A fresh reward model, heads initialised from ``seed``, on the profile's reward backbone
+    (``backbone="rm"``) or on the policy's own pretrained model (``"policy"``: SmolLM2, never
+    fine-tuned, without its language-model head). ``pooling`` overrides how it reads a text."""
+    if backbone == "policy":
+        lm, tokenizer = load_policy(cfg)
+        body = lm.get_decoder()  # the transformer under the language-model head
+    else:
+        body, tokenizer = load_rm_backbone(cfg)
     # Encoders with a [SEP] token (BERT, MiniLM) read both texts: mean over tokens.
-    # Decoders (Pythia) have seen the whole sequence only at the last token.
-    pooling = "mean" if reads_text_pairs(tokenizer) else "last"
-    model = MultiHeadRewardModel.from_backbone(backbone, num_heads, pooling,
-                                               cfg.rm.max_length, seed)
+    # Decoders (Pythia, SmolLM2) have seen the whole sequence only at the last token.
+    pooling = pooling or ("mean" if reads_text_pairs(tokenizer) else "last")
+    model = MultiHeadRewardModel.from_backbone(body, num_heads, pooling, cfg.rm.max_length, seed)
     return model.to(cfg.device), tokenizer
+
+
+def training_pairs(pairs, screen: dict, seed: int):
+    """The labelled pairs (a ``Dataset``) that a model with screen settings ``screen`` trains
+    on: the first ``max_pairs``, one contiguous ``shard`` ``[i, n]`` of n, or all of them
+    relabelled from the gold with label noise ``noise`` (the labels stage's own
+    :func:`labels.label_pairs`, with ``seed``)."""
+    if "max_pairs" in screen:
+        pairs = pairs.select(range(min(len(pairs), screen["max_pairs"])))
+    if "shard" in screen:
+        i, n = screen["shard"]
+        pairs = pairs.shard(num_shards=n, index=i, contiguous=True)
+    if "noise" in screen:
+        df = pairs.to_pandas()
+        flipped = df["flipped"].to_numpy()
+        better = np.where(flipped, df["rejected"], df["chosen"])  # by the gold, before flips
+        worse = np.where(flipped, df["chosen"], df["rejected"])
+        gold_better = np.where(flipped, df["gold_rejected"], df["gold_chosen"])
+        gold_worse = np.where(flipped, df["gold_chosen"], df["gold_rejected"])
+        new = label_pairs(df["prompt"].tolist(), better, worse, gold_better, gold_worse,
+                          screen["noise"], seed).drop(columns="chosen_is_a")
+        pairs = Dataset.from_pandas(new, preserve_index=False)
+    return pairs
 
 
 def with_lora(model, r: int):
@@ -167,11 +197,14 @@ def merge_lora(model):
 
 def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = None,
                       epochs: float | None = None, bootstrap: bool = False,
-                      freeze_backbone: bool = False, lora_r: int = 0, force: bool = False):
+                      freeze_backbone: bool = False, lora_r: int = 0,
+                      screen: dict | None = None, force: bool = False):
     """Train one reward model on the labelled pairs and save it to ``<runs>/<profile>/<stage>``.
     ``bootstrap`` gives each head its own resample of the pairs; ``freeze_backbone``
     trains the heads only (both ablations, off by default as in Ahmed et al.); ``lora_r``
-    trains LoRA adapters of that rank instead of the whole backbone (notebook 08).
+    trains LoRA adapters of that rank instead of the whole backbone (notebook 08); ``screen``
+    holds a screen candidate's settings (:data:`stages.SCREEN`: ``head_lr_factor``, the pairs
+    it sees, its backbone and pooling).
 
     Returns ``(ProxyReward, log)``; skipped (loaded) when done with the same settings.
     """
@@ -179,16 +212,18 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
     epochs = cfg.rm.epochs if epochs is None else epochs
 
     def build(out, work):
-        pairs = load_labels(cfg)["train"]
+        pairs = training_pairs(load_labels(cfg)["train"], screen or {}, seed)
         torch.manual_seed(seed)
-        model, tokenizer = new_reward_model(cfg, num_heads, seed)
+        model, tokenizer = new_reward_model(cfg, num_heads, seed, (screen or {}).get("pooling"),
+                                            (screen or {}).get("backbone", "rm"))
         if lora_r:
             model = with_lora(model, lora_r)
         log = train_reward_model(model, tokenizer, pairs, epochs=epochs,
                                  learning_rate=cfg.rm.learning_rate,
                                  batch_size=cfg.rm.batch_size, seed=seed,
                                  precision=precision_of(cfg), bootstrap=bootstrap,
-                                 freeze_backbone=freeze_backbone)
+                                 freeze_backbone=freeze_backbone,
+                                 head_lr_factor=(screen or {}).get("head_lr_factor", 1.0))
         if lora_r:
             model = merge_lora(model)
         # Standardise each head on a sample of the policy's own (SFT) answers, so that every
@@ -201,6 +236,8 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
         log.to_csv(out / "log.csv", index=False)
 
     params = rm_params(cfg, num_heads, seed, epochs, bootstrap, freeze_backbone, lora_r)
+    if screen is not None:
+        params["screen"] = screen
     labels = build_id(stages.folder(cfg, LABELS))
     return run_stage(cfg.profile, stage, params, build, lambda folder: (
         ProxyReward.load(folder, cfg.device), pd.read_csv(folder / "log.csv")), force,

@@ -22,7 +22,8 @@ class MultiHeadRewardConfig(PretrainedConfig):
             backbone_config = AutoConfig.for_model(**backbone_config)
         self.backbone_config = backbone_config
         self.num_heads = num_heads
-        self.pooling = pooling  # "mean" for encoders (MiniLM), "last" for decoders (Pythia)
+        # "mean" for encoders (MiniLM), "last" for decoders (Pythia, SmolLM2), "first" ([CLS])
+        self.pooling = pooling
         self.max_input_tokens = max_input_tokens  # (prompt, response) tokens read
         # Per-head standardisation, set after training (see ``standardise``); until then
         # the identity. Bradley–Terry fixes neither offset nor scale of a head, and min
@@ -106,6 +107,8 @@ class MultiHeadRewardModel(PreTrainedModel):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         if self.config.pooling == "mean":
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        if self.config.pooling == "first":  # an encoder's [CLS] position
+            return hidden[:, 0]
         # "last": the last non-padding token (right padding)
         last = attention_mask.sum(1) - 1
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]

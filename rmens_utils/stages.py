@@ -92,6 +92,10 @@ def reward_params(cfg, stage: str) -> dict:
         return rm_params(cfg, 1, cfg.seed + 1 + int(match[1]), cfg.rm.ensemble_epochs)
     if variant := parse_variant_stage(stage):
         return variant_params(cfg, *variant)
+    if candidate := parse_screen_stage(stage):
+        return screen_params(cfg, *candidate)
+    if (name := stage.removeprefix(f"{RM_SCREEN}/")) in SCREEN:  # a whole list candidate
+        return screen_params(cfg, name)
     if (name := stage.removeprefix(f"{RM_VARIANTS}/")) in VARIANTS:  # a whole LoRA ensemble
         return variant_params(cfg, name)
     raise ValueError(f"{stage!r} is not a reward-model stage")
@@ -115,6 +119,55 @@ VARIANTS = {
     # so member i starts from member i's head and sees its data order. LoRA's usual lr: 10x.
     "lora_k3": {"members": 3, "lora_r": 16, "learning_rate": 1e-3, "epochs_factor": 2.0},
 }
+
+
+# The screen's candidates (docs/study-plan.md), declared before any is trained: ensembles of
+# k = 3 on the same labelled pairs, each changed from notebook 05's multi-head model (a dict) or
+# from notebook 04's members (a list: one dict a member) only in what its entry says. Its stages:
+# rm_screen/<name>, or rm_screen/<name>/member_<i>.
+RM_SCREEN = "rm_screen"
+SCREEN = {
+    "heads_lr30": {"head_lr_factor": 30.0},  # heads that learn: 30x the backbone's rate
+    "heads_lr100": {"head_lr_factor": 100.0},
+    "disjoint_thirds": [{"shard": [i, 3]} for i in range(3)],  # a third of the pairs each
+    "pairs_600": [{"max_pairs": 600}] * 3,  # Coste et al.: ensembles help most with less data
+    "noise_0": [{"noise": 0.0}] * 3,  # the pairs relabelled from the gold with this noise
+    "noise_40": [{"noise": 0.4}] * 3,
+    # different representations: MiniLM read by mean (as 04's), by its first token ([CLS]),
+    # and the policy's own pretrained model (SmolLM2-135M, read at its last token)
+    "mixed": [{}, {"pooling": "first"}, {"backbone": "policy"}],
+}
+
+
+def screen_params(cfg, name: str, member: int | None = None) -> dict:
+    """The settings of screen candidate ``name`` (of one member of a list, or all of them)."""
+    if name not in SCREEN:
+        raise ValueError(f"Unknown screen candidate {name!r}. Valid: {', '.join(SCREEN)}.")
+    spec = SCREEN[name]
+    if isinstance(spec, dict):
+        return {**rm_params(cfg, cfg.rm.num_members, cfg.seed, cfg.rm.multihead_epochs),
+                "screen": spec}
+    if member is None:
+        return {"members": [screen_params(cfg, name, i) for i in range(len(spec))]}
+    return {**rm_params(cfg, 1, cfg.seed + 1 + member, cfg.rm.ensemble_epochs),
+            "screen": spec[member]}
+
+
+def screen_stage(name: str, member: int | None = None) -> str:
+    return f"{RM_SCREEN}/{name}" + ("" if member is None else f"/member_{member}")
+
+
+def parse_screen_stage(stage: str) -> tuple[str, int | None] | None:
+    """``(candidate, member)`` of a trained screen stage (a whole multi-head candidate, or one
+    member of a list), else None."""
+    match = re.fullmatch(rf"{RM_SCREEN}/([^/]+?)(?:/member_(\d+))?", stage)
+    if not match or match[1] not in SCREEN:
+        return None
+    member = None if match[2] is None else int(match[2])
+    is_list = isinstance(SCREEN[match[1]], list)
+    if (member is None) == is_list or (member is not None and member >= len(SCREEN[match[1]])):
+        return None
+    return match[1], member
 
 
 def variant_config(cfg, name: str):
@@ -157,6 +210,10 @@ def trained_stages(cfg, reward: str) -> list[str]:
     """The stages that train reward ``reward``: a full or LoRA ensemble's members, else itself."""
     if reward == RM_ENSEMBLE:
         return [member_stage(i) for i in range(cfg.rm.num_members)]
+    if (name := reward.removeprefix(f"{RM_SCREEN}/")) in SCREEN:
+        spec = SCREEN[name]
+        return [screen_stage(name, i) for i in range(len(spec))] if isinstance(spec, list) \
+            else [reward]
     variant = reward.removeprefix(f"{RM_VARIANTS}/")
     members = VARIANTS.get(variant, {}).get("members")
     return [variant_stage(variant, i) for i in range(members)] if members else [reward]
@@ -237,14 +294,18 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
 # 256 answers (16) plus ~20 min of gold scoring; a reward model ~6 s per step of 32 pairs; a PPO
 # step ~58 s; best-of-n 85 min: 6,400 answers sampled in 53 min, their gold's fluency term
 # 30 min; a PPO run's evaluations estimated from those rates; notebook 08's variants 6-8.5 min,
-# a LoRA member 12-12.6), and on a Colab T4 for gpu (an estimate, not measured).
+# a LoRA member 12-12.6; a member on the policy's SmolLM2, 6x MiniLM's parameters, estimated
+# at 6x a member), and on a Colab T4 for gpu (an estimate, not measured).
 MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
-              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2, "lora member": 0.2},
+              BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2, "lora member": 0.2,
+              "screen model": 0.2, "screen member": 0.2, "screen policy member": 0.3},
     "cpu": {SFT: 20, LABELS: 70, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
-            BON_SAMPLES: 85, "eval": 3, PPO: 65, "variant": 8, "lora member": 13},
+            BON_SAMPLES: 85, "eval": 3, PPO: 65, "variant": 8, "lora member": 13,
+            "screen model": 8, "screen member": 12, "screen policy member": 75},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
-            BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5, "lora member": 5},
+            BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5, "lora member": 5,
+            "screen model": 5, "screen member": 5, "screen policy member": 15},
 }
 
 
@@ -277,6 +338,11 @@ def stage(cfg, name: str) -> Stage:
         return reward("member", "04_full_ensemble")
     if parsed := parse_variant_stage(name):
         return reward("variant" if parsed[1] is None else "lora member", "08_head_diversity")
+    if parsed := parse_screen_stage(name):
+        spec = SCREEN[parsed[0]] if parsed[1] is None else SCREEN[parsed[0]][parsed[1]]
+        kind = ("screen model" if parsed[1] is None else
+                "screen policy member" if spec.get("backbone") == "policy" else "screen member")
+        return reward(kind, "08_head_diversity")
     rewards = [s for reward in EVAL_REWARDS for s in trained_stages(cfg, reward)]
     if name == PPO_EVAL:
         return Stage(name, "06_ppo", (SFT, *rewards), eval_params, "eval")

@@ -89,15 +89,20 @@ def length_grouped_batches(lengths, batch_size: int, generator: torch.Generator,
 def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate: float,
                        batch_size: int, seed: int, bootstrap: bool = False,
                        freeze_backbone: bool = False, precision: Precision | None = None,
-                       progress: bool = True) -> pd.DataFrame:
+                       head_lr_factor: float = 1.0, progress: bool = True) -> pd.DataFrame:
     """Train ``model`` in place on ``pairs`` (columns ``prompt, chosen, rejected``) with the
     Bradley–Terry loss per head, summed. Returns a log: one row per step with
     ``step, epoch, loss, accuracy`` (per-batch agreement with the labels, mean over heads)
     and ``seconds``.
 
     ``precision`` (default float32) sets the autocast of the forward pass and the gradient
-    scaler (see :mod:`hardware`); weights and optimiser stay float32.
+    scaler (see :mod:`hardware`); weights and optimiser stay float32. ``head_lr_factor``: the
+    heads learn at that multiple of ``learning_rate`` (AdamW moves a weight by about its
+    learning rate a step, so at the backbone's rate heads hardly leave their start).
     """
+    if len(pairs) < batch_size:  # not one whole batch: the loop below would never step
+        raise ValueError(f"{len(pairs)} training pairs, fewer than one batch of {batch_size}: "
+                         "train on more pairs or with a smaller batch_size.")
     precision = precision or Precision("fp32", model.device.type)
     scaler = precision.scaler()
     generator = torch.Generator().manual_seed(seed)
@@ -106,7 +111,14 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     if freeze_backbone:  # (a LoRA backbone arrives with its base already frozen)
         model.backbone.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate)
+    heads = [p for p in model.heads.parameters() if p.requires_grad]
+    if head_lr_factor == 1.0:
+        optimizer = torch.optim.AdamW(params, lr=learning_rate)
+    else:  # two parameter groups: the heads at their own rate
+        rest = [p for p in params if all(p is not h for h in heads)]
+        optimizer = torch.optim.AdamW([{"params": rest},
+                                       {"params": heads, "lr": learning_rate * head_lr_factor}],
+                                      lr=learning_rate)
     steps_per_epoch = max(1, len(pairs) // batch_size)
     total = max(1, int(round(epochs * steps_per_epoch)))
     # Linear warm-up over 10 % of the steps, then linear decay. Not transformers'
