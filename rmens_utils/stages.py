@@ -291,7 +291,8 @@ def ppo_params(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME) -> d
 
 # Minutes per stage, to plan with, on 2 CPU cores for cpu and smoke (smoke: the tests; cpu:
 # measured on an AVX2-only CPU in float32 — SFT 20 min of training; labels ~3 min per chunk of
-# 256 answers (16) plus ~20 min of gold scoring; a reward model ~6 s per step of 32 pairs; a PPO
+# 256 answers (16) plus the gold: 75 min for the study's gold on the 4,000 answers (four passes
+# of its language model; measured beside other work, so an upper bound), 20 for the pilot's; a reward model ~6 s per step of 32 pairs; a PPO
 # step ~58 s; best-of-n 85 min: 6,400 answers sampled in 53 min, their gold's fluency term
 # 30 min; a PPO run's evaluations estimated from those rates; notebook 08's variants 6-8.5 min,
 # a LoRA member 12-12.6; a member on the policy's SmolLM2, 6x MiniLM's parameters, estimated
@@ -300,13 +301,15 @@ MINUTES = {
     "smoke": {SFT: 0.5, LABELS: 0.5, RM_SINGLE: 0.2, "member": 0.2, RM_MULTIHEAD: 0.2,
               BON_SAMPLES: 0.3, "eval": 0.2, PPO: 0.5, "variant": 0.2, "lora member": 0.2,
               "screen model": 0.2, "screen member": 0.2, "screen policy member": 0.3},
-    "cpu": {SFT: 20, LABELS: 70, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
+    "cpu": {SFT: 20, LABELS: 120, RM_SINGLE: 12, "member": 12, RM_MULTIHEAD: 6,
             BON_SAMPLES: 85, "eval": 3, PPO: 65, "variant": 8, "lora member": 13,
             "screen model": 8, "screen member": 12, "screen policy member": 75},
     "gpu": {SFT: 30, LABELS: 20, RM_SINGLE: 5, "member": 5, RM_MULTIHEAD: 5,
             BON_SAMPLES: 40, "eval": 2, PPO: 30, "variant": 5, "lora member": 5,
             "screen model": 5, "screen member": 5, "screen policy member": 15},
 }
+
+MINUTES["pilot"] = {**MINUTES["cpu"], LABELS: 70}  # its gold: one pass of its language model
 
 
 @dataclass(frozen=True)

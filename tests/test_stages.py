@@ -87,10 +87,10 @@ def test_require_says_what_it_will_build_then_builds_inputs_first(tmp_runs, monk
 
 
 def test_long_work_starts_only_when_asked(tmp_runs, monkeypatch, capsys):
-    cfg, built = get_config("cpu"), []  # the cpu profile's minutes: labels alone take ~70
+    cfg, built = get_config("cpu"), []  # the cpu profile's minutes: labels alone take ~120
     _fake_builders(monkeypatch, built)
     monkeypatch.delenv(pipeline.ALLOW_LONG_ENV, raising=False)
-    with pytest.raises(pipeline.LongWorkError, match=r"(?s)about 90 min.*RMENS_ALLOW_LONG=1.*"
+    with pytest.raises(pipeline.LongWorkError, match=r"(?s)about 140 min.*RMENS_ALLOW_LONG=1.*"
                                                      r"prepare\(cfg, 'labels', allow_long=True\)"):
         pipeline.prepare(cfg, "labels")
     assert built == []
