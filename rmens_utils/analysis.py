@@ -95,12 +95,13 @@ def gold_at_kl(curves: pd.DataFrame, kls, column: str = "gold", kl: str = "kl") 
     penalty a policy's KL can fall back, and sorting by KL would splice late answers between
     early ones. Comparing runs at matched KL asks which reward buys more gold for the same
     drift from the SFT policy. ``kl``: the estimator's column, as in :func:`matched_kls`; the
-    table's ``kl`` column holds the matched values either way."""
+    table's ``kl`` column holds the matched values either way. A regime missing from a dict
+    ``kls`` (no KL that all its runs reach) gives no rows."""
     rows = []
     for (regime, run, seed), c in curves.groupby(["regime", "run", "seed"]):
         c = c.sort_values("step")
         k, v = c[kl].to_numpy(float), c[column].to_numpy(float)
-        for at in (kls[regime] if isinstance(kls, dict) else kls):
+        for at in (kls.get(regime, []) if isinstance(kls, dict) else kls):
             reached = np.flatnonzero(k >= at)
             if len(reached) == 0:
                 value = np.nan

@@ -100,8 +100,9 @@ DEGENERATE_PAIRS = [
 
 
 # Hand-written pairs (prompt, a short direct answer that does what is asked, fluent on-topic text
-# that does not): a careful rater prefers the answer, while relevance, coverage, distinct words
-# and length, terms of the rubric below, favour the longer filler.
+# that does not): a careful rater prefers the answer, while relevance, and the pilot's coverage,
+# distinct words and length terms, favour the longer filler. The gold was designed on these (and
+# on data/gold_pairs.jsonl); data/gold_pairs_2.jsonl is its held-out test.
 DIRECT_PAIRS = [
     ("Suggest five names for a children's bookshop.",
      "1. Story Nook 2. Little Readers 3. Page Turners 4. The Reading Tree 5. Once Upon a Shelf",
@@ -193,6 +194,12 @@ def length_score(n_words: int, bounds: tuple[int, int, int, int] = (1, 3, 60, 12
     return (zero_at - n_words) / (zero_at - high)
 
 
+def unit(x: torch.Tensor, low_high: tuple[float, float]) -> torch.Tensor:
+    """``x`` mapped linearly to [0, 1]: 0 at or below ``low``, 1 at or above ``high``."""
+    low, high = low_high
+    return ((x - low) / (high - low)).clamp(0, 1)
+
+
 class FrozenLM:
     """A fixed language model (SmolLM2-135M-Instruct as packaged, never fine-tuned) that says
     how likely a text is: the mean log-probability of its tokens, in nats a token.
@@ -202,9 +209,9 @@ class FrozenLM:
     improbable, ≈ −5.5 to −8; the SFT demonstrations have a median of −2.7, 5th percentile
     −3.85) and the same minus its log-probability as a reply to a generic request, ``"Write a
     short text."`` (*specificity*: generic text about a topic is about as likely whatever was
-    asked, an answer
-    that does the task is not: on :data:`DIRECT_PAIRS` every direct answer scores higher than
-    its filler; the demonstrations' median is +0.45 nats a token, 75th percentile +0.96).
+    asked, an answer that does the task is not: on :data:`DIRECT_PAIRS` every direct answer
+    scores higher than its filler; the demonstrations' median is +0.45 nats a token, 75th
+    percentile +0.96).
     :meth:`text_logprob` reads a text with no prompt at all (the pilot gold's fluency)."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
@@ -270,7 +277,6 @@ class RubricGold:
     """
 
     num_members = 1
-    PENALTIES = PENALTIES  # subtracted
 
     def __init__(self, encoder, tokenizer, weights: RubricWeights = RubricWeights(),
                  batch_size: int = 64, lm: FrozenLM | None = None):
@@ -293,7 +299,6 @@ class RubricGold:
         """Each rubric term with a weight, ``(batch,)`` each, before weighting."""
         w = self.weights
         as_tensor = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
-        scaled = lambda x, low_high: ((x - low_high[0]) / (low_high[1] - low_high[0])).clamp(0, 1)  # noqa: E731,E501
         terms = {"relevance": (self.embed(prompts) * self.embed(responses)).sum(-1)}
         if self.lm is not None:
             replies = None  # log p(answer | its prompt), the base of both terms
@@ -301,10 +306,10 @@ class RubricGold:
                 replies = self.lm.answer_logprob(prompts, responses)
             if w.specificity:
                 generic = self.lm.answer_logprob([w.generic_prompt] * len(responses), responses)
-                terms["specificity"] = scaled(replies - generic, w.specificity_range)
+                terms["specificity"] = unit(replies - generic, w.specificity_range)
             if w.fluency:
                 logp = self.lm.text_logprob(responses) if w.fluency_alone else replies
-                terms["fluency"] = scaled(logp, w.fluency_range)
+                terms["fluency"] = unit(logp, w.fluency_range)
         asked = [content_words(p.split("\n\n")[0]) - TASK_WORDS  # the instruction, not a
                  for p in prompts]                                # text to summarise
         said = [content_words(r) for r in responses]
@@ -333,7 +338,7 @@ class RubricGold:
 
     def total(self, c: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of :meth:`components` ``c``, ``(batch,)``."""
-        return sum((-1 if name in self.PENALTIES else 1) * getattr(self.weights, name) * term
+        return sum((-1 if name in PENALTIES else 1) * getattr(self.weights, name) * term
                    for name, term in c.items())
 
     def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:

@@ -100,9 +100,9 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     heads learn at that multiple of ``learning_rate`` (AdamW moves a weight by about its
     learning rate a step, so at the backbone's rate heads hardly leave their start).
     """
-    if len(pairs) < batch_size:  # not one whole batch: the loop below would never step
-        raise ValueError(f"{len(pairs)} training pairs, fewer than one batch of {batch_size}: "
-                         "train on more pairs or with a smaller batch_size.")
+    if len(pairs["prompt"]) < batch_size:  # not one whole batch: the loop would never step
+        raise ValueError(f"{len(pairs['prompt'])} training pairs, fewer than one batch of "
+                         f"{batch_size}: train on more pairs or with a smaller batch_size.")
     precision = precision or Precision("fp32", model.device.type)
     scaler = precision.scaler()
     generator = torch.Generator().manual_seed(seed)

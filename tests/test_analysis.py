@@ -182,3 +182,10 @@ def test_term_differences_split_each_paired_difference_into_the_rubric_terms():
     assert table.loc["gold", "end − single"] == pytest.approx(0.75)  # 0.05 + 0.7 + 0.0
     assert table.loc["gold without fluency", "end − single"] == pytest.approx(0.05)
     assert table.loc["gold", "seeds"] == 2 and (table["run"] == "ensemble_min").all()
+
+
+def test_gold_at_kl_gives_no_rows_for_a_regime_without_a_matched_kl():
+    curve = pd.DataFrame({"regime": "beta0", "run": "single", "seed": 0, "step": [0, 10],
+                          "kl": [0.0, -0.2], "kl_half_sq": [0.0, 0.1], "gold": [1.0, 2.0]})
+    assert analysis.matched_kls(curve) == {}  # KL never rose above 0
+    assert analysis.gold_at_kl(curve, analysis.matched_kls(curve)).empty
