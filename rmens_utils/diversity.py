@@ -18,44 +18,18 @@ from . import best_of_n, proxy
 from .aggregation import aggregate
 from .calibration import cross_run_pairs, error_auroc, mean_errors, spread, uncertainty
 from .analysis import final_points
-from .stages import (RM_MULTIHEAD, SCREEN, VARIANTS, screen_params, screen_stage, variant_config,
-                     variant_params, variant_stage)
+from .stages import RM_MULTIHEAD, VARIANTS, variant_params, variant_stage
 
 # The references' best-of-n scores, as notebooks 04-05 cached them
 SAMPLE_SCORES = {"multihead_k3": "multihead", "full_ensemble": "ensemble"}
 
 
-def train_variant_stage(cfg, name: str, member: int | None = None, force: bool = False):
+def train_variant_stage(cfg, name: str, force: bool = False):
     """Train (or load) variant ``name`` of :data:`stages.VARIANTS`: ``(reward, log)``. A LoRA
     ensemble trains its members one after another, each its own resumable stage, like the
-    full ensemble (:func:`proxy.train_members`)."""
-    members = VARIANTS[name].get("members") if name in VARIANTS else None
-    if members and member is None:
-        return proxy.train_members(lambda i: train_variant_stage(cfg, name, i, force), members)
-    p = variant_params(cfg, name, member)  # checks the name
-    return proxy.train_proxy_stage(variant_config(cfg, name), variant_stage(name, member),
-                                   p["num_heads"], p["seed"], p["epochs"], p["bootstrap"],
-                                   p["freeze_backbone"], p.get("lora_r", 0), force=force)
-
-
-def train_screen_stage(cfg, name: str, member: int | None = None, force: bool = False):
-    """Train (or load) screen candidate ``name`` of :data:`stages.SCREEN`: ``(reward, log)``.
-    A candidate of members trains them one after another, each its own resumable stage."""
-    spec = SCREEN[name] if name in SCREEN else None
-    if isinstance(spec, list) and member is None:
-        return proxy.train_members(lambda i: train_screen_stage(cfg, name, i, force), len(spec))
-    p = screen_params(cfg, name, member)  # checks the name
-    return proxy.train_proxy_stage(cfg, screen_stage(name, member), p["num_heads"], p["seed"],
-                                   p["epochs"], screen=p["screen"], force=force)
-
-
-def load_screen(cfg, name: str):
-    """Screen candidate ``name``: one model, or its members behind one ``score``."""
-    spec = SCREEN[name]
-    if isinstance(spec, list):
-        return proxy.EnsembleReward([proxy.load_proxy(cfg, screen_stage(name, i))
-                                     for i in range(len(spec))])
-    return proxy.load_proxy(cfg, screen_stage(name))
+    full ensemble (:func:`proxy.train_reward`)."""
+    variant_params(cfg, name)  # an unknown name fails here, naming the valid ones
+    return proxy.train_reward(cfg, variant_stage(name), force)
 
 
 def load_rewards(cfg, names=None) -> dict:
@@ -63,7 +37,7 @@ def load_rewards(cfg, names=None) -> dict:
     in ``names`` (default: all)."""
     return {"multihead_k3": proxy.load_proxy(cfg, RM_MULTIHEAD),
             "full_ensemble": proxy.load_ensemble(cfg),
-            **{name: proxy.load_variant(cfg, name) for name in names or VARIANTS}}
+            **{name: proxy.load_reward(cfg, variant_stage(name)) for name in names or VARIANTS}}
 
 
 def answer_scores(cfg, name: str, reward, samples: pd.DataFrame,

@@ -358,6 +358,42 @@ def pairs_table(gold, pairs=DEGENERATE_PAIRS):
                          "margin": scores[:n] - scores[n:]}).round(2)
 
 
+def held_out_pairs(kind: str, name: str = "gold_pairs_2.jsonl") -> list[tuple[str, str, str]]:
+    """The (prompt, better, worse) pairs of one ``kind`` ("answer vs filler" or "genuine vs
+    degenerate") of a hand-written set in ``data/`` (data/README.md): held out from the
+    gold's design, which :data:`DIRECT_PAIRS` and :data:`DEGENERATE_PAIRS` served."""
+    from .data import data_dir, read_jsonl
+
+    return [(r["prompt"], r["better"], r["worse"]) for r in read_jsonl(data_dir() / name)
+            if r["kind"] == kind]
+
+
+def pair_margins(golds: dict, sets: dict):
+    """Every (prompt, better, worse) pair of every set in ``sets`` (name → pairs) scored by
+    every gold in ``golds`` (name → gold), each gold in one call: a row per gold, set and pair,
+    with both scores and the margin (better − worse)."""
+    import pandas as pd
+
+    rows = [(name, *pair) for name, pairs in sets.items() for pair in pairs]
+    names, prompts, better, worse = (list(x) for x in zip(*rows))
+    n, tables = len(rows), []
+    for who, gold in golds.items():
+        scores = gold.score(prompts * 2, better + worse)[:, 0].numpy()
+        tables.append(pd.DataFrame({"gold": who, "set": names, "prompt": prompts,
+                                    "better": better, "worse": worse,
+                                    "score better": scores[:n], "score worse": scores[n:],
+                                    "margin": scores[:n] - scores[n:]}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def wins(margins):
+    """From :func:`pair_margins`: in how many pairs of each set each gold scores the better
+    answer higher, as "k of n"; a row per set, a column per gold, in their given order."""
+    won = margins.groupby(["set", "gold"])["margin"].agg(lambda m: f"{(m > 0).sum()} of {len(m)}")
+    return won.unstack("gold").reindex(index=margins["set"].unique(),
+                                       columns=margins["gold"].unique())
+
+
 def with_gold(df, gold):
     """``df`` (answers: ``prompt``, ``text``) with each one's gold score (``gold``) and, when
     the gold is the rubric, every term it adds up (``gold_<term>``): what the gold saw, kept

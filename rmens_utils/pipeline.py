@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import best_of_n, diversity, labels, proxy, rlhf, sft
+from . import best_of_n, labels, proxy, rlhf, sft
 from .artifacts import MissingArtifactError, runs_dir, shown, stage_dir
-from .stages import (RM_MULTIHEAD, RM_SINGLE, Stage, missing, minutes, parse_screen_stage,
-                     parse_variant_stage, stage, trained_stages)
+from .stages import RM_MULTIHEAD, RM_SINGLE, Stage, missing, minutes, stage, trained_stages
 
 LONG_MINUTES = 30  # longer than this starts only when the reader asks for it
 ALLOW_LONG_ENV = "RMENS_ALLOW_LONG"
@@ -35,14 +34,6 @@ def _build_ppo(cfg, name: str):
     return rlhf.train_ppo_stage(cfg, run, int(seed.removeprefix("seed")), regime)
 
 
-def _build_variant(cfg, name: str):
-    return diversity.train_variant_stage(cfg, *parse_variant_stage(name))
-
-
-def _build_screen(cfg, name: str):
-    return diversity.train_screen_stage(cfg, *parse_screen_stage(name))
-
-
 # kind of stage (stages.Stage.kind) -> the notebook's own function that makes stage ``name``
 BUILDERS = {
     "sft": lambda cfg, name: sft.run_sft(cfg),
@@ -51,11 +42,9 @@ BUILDERS = {
     RM_SINGLE: lambda cfg, name: proxy.train_single_stage(cfg),
     RM_MULTIHEAD: lambda cfg, name: proxy.train_multihead_stage(cfg),
     "member": lambda cfg, name: proxy.train_member_stage(cfg, int(name.rsplit("_", 1)[1])),
-    "variant": _build_variant,
-    "lora member": _build_variant,
-    "screen model": _build_screen,
-    "screen member": _build_screen,
-    "screen policy member": _build_screen,
+    # notebook 08's variants and the screen's candidates: each model as stages declares it
+    **dict.fromkeys(["variant", "lora member", "screen model", "screen member",
+                     "screen policy member"], lambda cfg, name: proxy.train_declared(cfg, name)),
     "eval": lambda cfg, name: rlhf.evaluate_sft_stage(cfg),
     "ppo": _build_ppo,
 }

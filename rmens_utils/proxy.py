@@ -2,6 +2,8 @@
 score text, evaluate."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import torch
@@ -128,14 +130,13 @@ def load_ensemble(cfg, k: int | None = None) -> EnsembleReward:
     return EnsembleReward([load_proxy(cfg, member_stage(i)) for i in range(k)])
 
 
-def load_variant(cfg, name: str):
-    """Notebook 08's cheap ensemble ``name`` (``stages.VARIANTS``): one model, or the LoRA
-    ensemble's members behind one ``score``."""
-    members = stages.VARIANTS[name].get("members")
-    if members:
-        return EnsembleReward([load_proxy(cfg, stages.variant_stage(name, i))
-                               for i in range(members)])
-    return load_proxy(cfg, stages.variant_stage(name))
+def load_reward(cfg, reward: str):
+    """Trained reward ``reward`` by its stage name: one model, or the members of an ensemble
+    (the full ensemble, a LoRA ensemble, a screen candidate) behind one ``score``."""
+    members = stages.trained_stages(cfg, reward)
+    if members == [reward]:
+        return load_proxy(cfg, reward)
+    return EnsembleReward([load_proxy(cfg, member) for member in members])
 
 
 def new_reward_model(cfg, num_heads: int, seed: int, pooling: str | None = None,
@@ -244,26 +245,39 @@ def train_proxy_stage(cfg, stage: str, num_heads: int = 1, seed: int | None = No
         inputs={LABELS: labels}, precision=cfg.precision)
 
 
-def _train_series_stage(cfg, stage: str, force: bool = False):
-    """A reward model of notebooks 03-05, with exactly the settings later stages expect."""
+def train_declared(cfg, stage: str, force: bool = False):
+    """The reward model of stage ``stage`` (one model: 03-05's, a variant of 08, one member),
+    trained with exactly the settings :mod:`stages` declares for it: ``(ProxyReward, log)``."""
     p = reward_params(cfg, stage)
-    return train_proxy_stage(cfg, stage, p["num_heads"], p["seed"], p["epochs"], force=force)
+    cfg = dataclasses.replace(cfg, rm=dataclasses.replace(
+        cfg.rm, learning_rate=p["rm"]["learning_rate"]))  # a variant may have its own
+    return train_proxy_stage(cfg, stage, p["num_heads"], p["seed"], p["epochs"], p["bootstrap"],
+                             p["freeze_backbone"], p["lora_r"], p.get("screen"), force=force)
+
+
+def train_reward(cfg, reward: str, force: bool = False):
+    """Reward ``reward`` trained (or loaded): its one model, or the members of an ensemble one
+    after another (:func:`train_members`), each its own resumable stage."""
+    members = stages.trained_stages(cfg, reward)
+    if members == [reward]:
+        return train_declared(cfg, reward, force)
+    return train_members(lambda i: train_declared(cfg, members[i], force), len(members))
 
 
 def train_single_stage(cfg, force: bool = False):
     """The single proxy reward model of notebook 03: ``(ProxyReward, log)``."""
-    return _train_series_stage(cfg, SINGLE_STAGE, force)
+    return train_declared(cfg, SINGLE_STAGE, force)
 
 
 def train_multihead_stage(cfg, force: bool = False):
     """The k-head reward model of notebook 05 (k = ``cfg.rm.num_members``, Ahmed et al.'s
     one epoch): ``(ProxyReward, log)``."""
-    return _train_series_stage(cfg, MULTIHEAD_STAGE, force)
+    return train_declared(cfg, MULTIHEAD_STAGE, force)
 
 
 def train_member_stage(cfg, i: int, force: bool = False):
     """The i-th member of notebook 04's full ensemble (seed ``cfg.seed + 1 + i``)."""
-    return _train_series_stage(cfg, member_stage(i), force)
+    return train_declared(cfg, member_stage(i), force)
 
 
 def train_ensemble_stage(cfg, force: bool = False):

@@ -37,8 +37,8 @@ from .text import word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import ENSEMBLE_STAGE, load_ensemble, load_labels, load_proxy, load_variant
-from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, RM_VARIANTS, eval_prefix
+from .proxy import load_labels, load_proxy, load_reward
+from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, eval_prefix
 from .stages import PPO_RUNS as RUNS
 from .stages import ppo_params, ppo_stage, regime_config
 
@@ -53,16 +53,6 @@ class PPORun:
     evals: pd.DataFrame | None = None  # held-out evaluations (see evaluate), step 0 included
     seed: int = 0
     regime: str = DEFAULT_REGIME
-
-
-def load_reward(cfg, stage: str):
-    """The trained reward of ``stage``: the full ensemble for ``rm_ensemble``, a cheap
-    ensemble of notebook 08 for ``rm_variants/<name>``."""
-    if stage == ENSEMBLE_STAGE:
-        return load_ensemble(cfg)
-    if stage.startswith(f"{RM_VARIANTS}/"):
-        return load_variant(cfg, stage.removeprefix(f"{RM_VARIANTS}/"))
-    return load_proxy(cfg, stage)
 
 
 class StandardisedGold:

@@ -160,14 +160,20 @@ def screen_stage(name: str, member: int | None = None) -> str:
 def parse_screen_stage(stage: str) -> tuple[str, int | None] | None:
     """``(candidate, member)`` of a trained screen stage (a whole multi-head candidate, or one
     member of a list), else None."""
-    match = re.fullmatch(rf"{RM_SCREEN}/([^/]+?)(?:/member_(\d+))?", stage)
-    if not match or match[1] not in SCREEN:
+    return _parse_named(stage, RM_SCREEN, SCREEN, lambda spec: len(spec) if isinstance(spec, list)
+                        else 0)
+
+
+def _parse_named(stage: str, prefix: str, entries: dict, members) -> tuple[str, int | None] | None:
+    """``(name, member)`` of ``<prefix>/<name>`` (an entry of one model) or
+    ``<prefix>/<name>/member_<i>`` (one of the ``members(entry)`` models of an ensemble)."""
+    match = re.fullmatch(rf"{prefix}/([^/]+?)(?:/member_(\d+))?", stage)
+    if not match or match[1] not in entries:
         return None
-    member = None if match[2] is None else int(match[2])
-    is_list = isinstance(SCREEN[match[1]], list)
-    if (member is None) == is_list or (member is not None and member >= len(SCREEN[match[1]])):
-        return None
-    return match[1], member
+    n, member = members(entries[match[1]]), None if match[2] is None else int(match[2])
+    if member is None:
+        return (match[1], None) if n == 0 else None
+    return (match[1], member) if member < n else None
 
 
 def variant_config(cfg, name: str):
@@ -199,11 +205,7 @@ def parse_variant_stage(stage: str) -> tuple[str, int | None] | None:
     """``(variant, member)`` of a trained variant's stage, else None. A LoRA ensemble's
     stages are its members (``rm_variants/lora_k3/member_0`` …), every other variant's its
     own name."""
-    match = re.fullmatch(rf"{RM_VARIANTS}/([^/]+?)(?:/member_(\d+))?", stage)
-    if not match or match[1] not in VARIANTS:
-        return None
-    member = None if match[2] is None else int(match[2])
-    return (match[1], member) if (member is None) != ("members" in VARIANTS[match[1]]) else None
+    return _parse_named(stage, RM_VARIANTS, VARIANTS, lambda v: v.get("members", 0))
 
 
 def trained_stages(cfg, reward: str) -> list[str]:

@@ -111,14 +111,14 @@ def train_reward_model(model, tokenizer, pairs, *, epochs: float, learning_rate:
     if freeze_backbone:  # (a LoRA backbone arrives with its base already frozen)
         model.backbone.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    heads = [p for p in model.heads.parameters() if p.requires_grad]
     if head_lr_factor == 1.0:
         optimizer = torch.optim.AdamW(params, lr=learning_rate)
     else:  # two parameter groups: the heads at their own rate
-        rest = [p for p in params if all(p is not h for h in heads)]
-        optimizer = torch.optim.AdamW([{"params": rest},
-                                       {"params": heads, "lr": learning_rate * head_lr_factor}],
-                                      lr=learning_rate)
+        heads = {id(p) for p in model.heads.parameters()}
+        optimizer = torch.optim.AdamW(
+            [{"params": [p for p in params if id(p) not in heads]},
+             {"params": [p for p in params if id(p) in heads],
+              "lr": learning_rate * head_lr_factor}], lr=learning_rate)
     steps_per_epoch = max(1, len(pairs) // batch_size)
     total = max(1, int(round(epochs * steps_per_epoch)))
     # Linear warm-up over 10 % of the steps, then linear decay. Not transformers'

@@ -95,7 +95,7 @@ def test_lora_members_differ_are_merged_and_load_as_trained(tmp_runs):
     assert set(dict(member.backbone.named_parameters())) == set(base)
     name = "encoder.layer.0.attention.self.query.weight"
     assert not torch.allclose(member.backbone.get_parameter(name), base[name])
-    again = proxy.load_variant(cfg, "lora_k3")
+    again = proxy.load_reward(cfg, "rm_variants/lora_k3")
     assert torch.allclose(again.score(PROMPTS, ANSWERS), scores, atol=1e-5)
     assert stage_settings(stage_dir("smoke", "rm_variants/lora_k3/member_1"))["lora_r"] == 16
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from rmens_utils import config, data, get_config, gold, models
+from rmens_utils import config, get_config, gold, models
 from rmens_utils.artifacts import repo_root
 
 PROMPT = gold.RUBRIC_EXAMPLES_PROMPT
@@ -44,12 +44,9 @@ def test_gold_prefers_a_short_direct_answer_to_fluent_filler(rubric):
     """What a careful reader prefers: the answer, not generic text about the topic. The pilot's
     gold preferred the filler in 10 of these 12 pairs; the study's gold errs in one (the km to
     miles answer repeats "kilometre" and "mile", which the keyword-stuffing penalty counts)."""
-    prompts, direct, filler = (list(x) for x in zip(*gold.DIRECT_PAIRS))
-    margin = rubric.score(prompts, direct)[:, 0] - rubric.score(prompts, filler)[:, 0]
-    assert (margin > 0).sum() >= 11, margin.tolist()
     pilot = gold.RubricGold(rubric.encoder, rubric.tokenizer, config.PILOT_RUBRIC, lm=rubric.lm)
-    pilot_margin = pilot.score(prompts, direct)[:, 0] - pilot.score(prompts, filler)[:, 0]
-    assert (pilot_margin > 0).sum() == 2, pilot_margin.tolist()
+    margins = gold.pair_margins({"study": rubric, "pilot": pilot}, {"direct": gold.DIRECT_PAIRS})
+    assert gold.wins(margins).loc["direct"].tolist() == ["11 of 12", "2 of 12"]
 
 
 def test_the_language_model_reads_prose_as_likelier_than_stuffed_keywords(rubric):
@@ -151,23 +148,18 @@ def test_table_terms_sum_to_the_score(rubric):
     assert "fluency" in table and "word_repetition" in table
 
 
-def held_out_margins(g, name: str):
-    rows = data.read_jsonl(data.data_dir() / name)
-    prompts = [r["prompt"] for r in rows]
-    margin = (g.score(prompts, [r["better"] for r in rows])[:, 0]
-              - g.score(prompts, [r["worse"] for r in rows])[:, 0])
-    return pd.Series(margin.numpy(), index=[r["kind"] for r in rows])
-
-
 def test_the_study_gold_passes_the_held_out_pairs_that_the_pilot_gold_fails(rubric):
     """data/gold_pairs_2.jsonl, written before any gold scored it, and its criterion (data card):
     every degenerate answer ranked below its genuine twin, the direct answer above the filler in
     at least 11 of 13 pairs."""
-    won = held_out_margins(rubric, "gold_pairs_2.jsonl").gt(0).groupby(level=0).sum()
-    assert won["genuine vs degenerate"] == 5 and won["answer vs filler"] >= 11, won
     pilot = gold.RubricGold(rubric.encoder, rubric.tokenizer, config.PILOT_RUBRIC, lm=rubric.lm)
-    won = held_out_margins(pilot, "gold_pairs_2.jsonl").gt(0).groupby(level=0).sum()
-    assert won["answer vs filler"] <= 5, won
+    kinds = ("answer vs filler", "genuine vs degenerate")
+    margins = gold.pair_margins({"study": rubric, "pilot": pilot},
+                                {kind: gold.held_out_pairs(kind) for kind in kinds})
+    won = margins[margins["margin"] > 0].groupby(["gold", "set"]).size()
+    assert won["study", "genuine vs degenerate"] == 5 and won["study", "answer vs filler"] >= 11
+    assert won["pilot", "answer vs filler"] <= 5
+    assert gold.wins(margins).index.tolist() == list(kinds)
 
 
 def test_the_pilot_gold_still_scores_the_pilot_runs_as_they_were_scored(rubric):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from rmens_utils import diversity, get_config, pipeline, proxy, stages
+from rmens_utils import get_config, pipeline, proxy, stages
 from rmens_utils.artifacts import stage_dir, stage_settings
 from rmens_utils.training import train_reward_model
 from conftest import TOPICS, easy_pairs, write_labels
@@ -101,6 +101,6 @@ def test_a_candidate_of_members_is_made_member_by_member_and_loads_as_one(tmp_ru
     for i in range(3):
         folder = stage_dir("smoke", f"rm_screen/disjoint_thirds/member_{i}")
         assert stage_settings(folder)["screen"] == {"shard": [i, 3]}
-    reward = diversity.load_screen(cfg, "disjoint_thirds")
+    reward = proxy.load_reward(cfg, "rm_screen/disjoint_thirds")
     assert reward.score(["Tell me about moss."], ["Moss is green."]).shape == (1, 3)
     assert stages.is_made(cfg, "rm_screen/disjoint_thirds/member_2")
