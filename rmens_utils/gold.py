@@ -216,11 +216,24 @@ class FrozenLM:
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
         self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
+        # (context, text) tokens -> mean log-probability: golds that share this model (the
+        # pilot's and the study's, one rubric with other weights) read each text once
+        self.memo: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
 
-    @torch.no_grad()
     def _mean_logprob(self, contexts: list[list[int]], texts: list[list[int]]) -> torch.Tensor:
         """Mean log-probability of each token list ``texts[i]`` after ``contexts[i]``; 0 for
-        an empty text. Batched by length (padding costs as much as text), padded right."""
+        an empty text. What this model has read before is not read again (:attr:`memo`)."""
+        keys = [(tuple(c), tuple(t)) for c, t in zip(contexts, texts)]
+        new = list(dict.fromkeys(k for k in keys if k not in self.memo))
+        if new:
+            values = self._read([list(c) for c, _ in new], [list(t) for _, t in new])
+            self.memo.update(zip(new, values.tolist()))
+        return torch.tensor([self.memo[k] for k in keys], dtype=torch.float32)
+
+    @torch.no_grad()
+    def _read(self, contexts: list[list[int]], texts: list[list[int]]) -> torch.Tensor:
+        """:meth:`_mean_logprob` computed: batched by length (padding costs as much as text),
+        padded right."""
         pad = self.tokenizer.pad_token_id
         pad = self.tokenizer.eos_token_id if pad is None else pad
         out = torch.zeros(len(texts))

@@ -84,10 +84,20 @@ def test_gold_prefers_the_good_answer_to_each_flawed_one(rubric):
         assert scores[0, 0] > s, f"gold does not prefer the good answer to the {name} one"
 
 
-def test_gold_is_deterministic_and_batch_independent(rubric):
-    a = rubric.score([PROMPT, PROMPT], [GOOD, BAD["off-topic"]])
-    b = rubric.score([PROMPT], [GOOD])
-    assert torch.allclose(a[:1], b, atol=1e-5)
+def test_gold_is_batch_independent_and_its_language_model_reads_each_text_once(rubric,
+                                                                                monkeypatch):
+    def fresh():  # the same gold with a language model that has read nothing yet
+        lm = gold.FrozenLM(rubric.lm.model, rubric.lm.tokenizer)
+        return gold.RubricGold(rubric.encoder, rubric.tokenizer, rubric.weights, lm=lm)
+
+    a = fresh().score([PROMPT] * 3, [GOOD, BAD["off-topic"], GOOD])
+    b = fresh().score([PROMPT], [GOOD])
+    assert torch.allclose(a[:1], b, atol=1e-5) and a[0] == a[2]
+    again = fresh()
+    again.score([PROMPT] * 3, [GOOD, BAD["off-topic"], GOOD])
+    assert len(again.lm.memo) == 4  # two answers, after their prompt and after a generic one
+    monkeypatch.setattr(again.lm, "_read", lambda *args: pytest.fail("read a second time"))
+    assert torch.equal(again.score([PROMPT], [BAD["off-topic"]]), a[1:2])
 
 
 def test_coverage_uses_the_instruction_not_the_input_text(rubric):

@@ -1,6 +1,9 @@
 """The screen's candidates (stages.SCREEN, docs/study-plan.md): their settings, the pairs each
 member sees, heads that learn, other representations, and one candidate made end to end."""
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
@@ -104,3 +107,34 @@ def test_a_candidate_of_members_is_made_member_by_member_and_loads_as_one(tmp_ru
     reward = proxy.load_reward(cfg, "rm_screen/disjoint_thirds")
     assert reward.score(["Tell me about moss."], ["Moss is green."]).shape == (1, 3)
     assert stages.is_made(cfg, "rm_screen/disjoint_thirds/member_2")
+
+
+def test_the_screen_scores_the_bank_once_keeps_each_candidate_and_outlives_the_runs_folder(
+        tmp_runs, tmp_path, monkeypatch, capsys):
+    from rmens_utils import screen
+
+    monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))
+    cfg = get_config("smoke")
+    write_labels(cfg, easy_pairs(TOPICS[:8]), easy_pairs(TOPICS[8:12]))
+    rows = [{"regime": "beta0", "run": "single", "seed": 0, "step": step, "prompt_idx": i,
+             "prompt": f"Tell me about {topic}.", "text": text}
+            for i, topic in enumerate(TOPICS[:4])
+            for step, text in ((0, f"{topic.capitalize()} are studied by many people."),
+                               (40, f"{topic} {topic} {topic} {topic} {topic}"))]
+    pairs, answers = screen.load_bank(cfg, pd.DataFrame(rows))
+    assert len(pairs) == 4 * 4 and len(answers) == 4 * 5  # one late and 3 damaged copies each
+    assert {"gold", "gold_repetition"} <= set(answers.columns)
+    assert screen.load_bank(cfg, evals=None)[1].equals(answers)  # kept: not built again
+
+    scores = screen.candidate_scores(cfg, "heads_lr30")  # trains it first
+    assert scores.shape == (len(answers), cfg.rm.num_members)
+    assert screen.is_scored(cfg, "heads_lr30") and not screen.is_scored(cfg, "noise_0")
+    table = screen.screen_table(cfg)
+    assert table.index.tolist() == ["heads_lr30"]
+    assert screen.load_screen(cfg, make_missing=False).equals(table)  # what results/ holds
+    assert "not screened" in capsys.readouterr().out
+    assert table.loc["heads_lr30", "pairs"] == len(screen.exploit_pairs(cfg)) > 0
+    # results/ holds the scores: read back with the reward model's stage gone
+    shutil.rmtree(stage_dir("smoke", "rm_screen/heads_lr30"))
+    np.testing.assert_array_equal(screen.candidate_scores(cfg, "heads_lr30"), scores)
+    assert not stages.is_made(cfg, "rm_screen/heads_lr30")
