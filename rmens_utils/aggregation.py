@@ -60,7 +60,10 @@ def matched_uwo_lambda(scores) -> float:
 
 def aggregate(scores, name: str, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
     """``aggregate(scores, "min")``: the aggregation called ``name``; ``lam`` is used by
-    ``uwo`` only (default: the best-of-n value; PPO passes ``PPO_UWO_LAMBDA``)."""
+    ``uwo`` only (default: the best-of-n value; PPO passes ``PPO_UWO_LAMBDA``).
+    ``"member_<j>"`` is no aggregation: member j alone (Coste et al.'s single-model baseline)."""
+    if name.startswith("member_") and name.removeprefix("member_").isdigit():
+        return _as_tensor(scores)[:, int(name.removeprefix("member_"))]
     if name not in AGGREGATIONS:
         raise ValueError(f"Unknown aggregation {name!r}. Valid: {', '.join(AGGREGATIONS)}.")
     return uwo_reward(scores, lam) if name == "uwo" else AGGREGATIONS[name](scores)

@@ -35,7 +35,8 @@ def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
         scores = member_scores(out, prefix)
-        if scores.shape[1]:
+        member = how.removeprefix("member_")  # one member alone: needs that member's column
+        if scores.shape[1] > (int(member) if member.isdigit() else 0):
             out[name] = aggregate(scores, how, PPO_UWO_LAMBDA).numpy()
     out["proxy"] = out["gold"]
     for run in out["run"].unique():

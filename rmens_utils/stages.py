@@ -229,8 +229,12 @@ PPO_RUNS = {"single": (RM_SINGLE, "mean"),  # k = 1: the mean is the score itsel
             "ensemble_mean": (RM_ENSEMBLE, "mean"),
             "multihead_mean": (RM_MULTIHEAD, "mean"),
             "multihead_uwo": (RM_MULTIHEAD, "uwo"),
-            # PPO with the min of one of notebook 08's cheap ensembles, e.g. "bootstrap_k3_min"
+            # PPO with the min of one of notebook 08's cheap ensembles, e.g. "bootstrap_k3_min",
+            # or of a screen candidate (docs/study-plan.md), e.g. "heads_lr30_min"
             **{f"{name}_min": (variant_stage(name), "min") for name in VARIANTS},
+            **{f"{name}_min": (screen_stage(name), "min") for name in SCREEN},
+            # one member of the full ensemble alone: Coste et al.'s single-model baseline
+            **{f"member{j}": (RM_ENSEMBLE, f"member_{j}") for j in range(3)},
             GOLD: (GOLD, "mean")}
 # Every held-out answer is scored by all of these; their columns in an evaluation: <prefix>_<j>
 EVAL_REWARDS = {RM_SINGLE: "single", RM_ENSEMBLE: "ensemble", RM_MULTIHEAD: "multihead"}
@@ -240,11 +244,15 @@ def eval_prefix(stage: str) -> str:
     """The columns of a reward's scores in the held-out evaluations: ``<prefix>_<j>``, the
     prefix ``single``, ``ensemble``, ``multihead`` or a cheap ensemble's name (scored only in
     the runs that optimise it)."""
-    return EVAL_REWARDS.get(stage) or stage.removeprefix(f"{RM_VARIANTS}/")
+    return EVAL_REWARDS.get(stage) or stage.removeprefix(f"{RM_VARIANTS}/").removeprefix(
+        f"{RM_SCREEN}/")
 
-# The two regimes of notebook 06, as overrides of the profile's PPOConfig. The papers' claim is
-# about the KL-penalised one (Coste et al.: β = 0.01); β = 0 shows overoptimisation fastest.
-REGIMES = {"beta0": {"beta": 0.0}, "beta0.01": {"beta": 0.01}}
+# The regimes, as overrides of the profile's PPOConfig. The pilot's two (notebook 06): the
+# papers' claim is about the KL-penalised one (Coste et al.: β = 0.01); β = 0 shows
+# overoptimisation fastest. The study's (docs/study-plan.md): the confirmatory runs, β = 0 for
+# 40 steps, and the pilot of a smaller penalty.
+REGIMES = {"beta0": {"beta": 0.0}, "beta0.01": {"beta": 0.01},
+           "confirm": {"beta": 0.0, "steps": 40}, "beta0.003": {"beta": 0.003}}
 DEFAULT_REGIME = "beta0"
 PPO_EVAL = f"{PPO}/eval_sft"  # the held-out evaluation of the SFT policy: step 0 of every run
 

@@ -42,6 +42,14 @@ def test_numpy_input_and_bad_inputs():
         aggregate(SCORES, "median")
 
 
+def test_a_member_alone_is_its_own_column():
+    assert torch.equal(aggregate(SCORES, "member_2"), torch.tensor([6.0, 0.0, 1.0]))
+    with pytest.raises(IndexError):
+        aggregate(SCORES, "member_3")
+    with pytest.raises(ValueError, match="Valid"):
+        aggregate(SCORES, "member_x")
+
+
 def test_aggregate_passes_lambda_to_uwo_only():
     assert torch.allclose(aggregate(SCORES, "uwo", lam=0.1), uwo_reward(SCORES, lam=0.1))
     assert torch.allclose(aggregate(SCORES, "uwo"), uwo_reward(SCORES))  # best-of-n λ

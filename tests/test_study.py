@@ -94,7 +94,7 @@ def test_the_results_page_shows_the_findings_and_figures_of_the_committed_runs(m
     expected = analysis.findings_markdown(analysis.findings(analysis.seed_curves(evals)))
     assert expected in page, ("results/pilot/RESULTS.md is not the findings of the runs in "
                               "results/pilot: run `bash scripts/run_study.sh --figures`")
-    for regime in stages.REGIMES:
+    for regime in dict.fromkeys(r for r, _, _ in study.plan(cfg, "all")):  # beta0, beta0.01
         assert f"](gold_vs_kl_{regime}.png)" in page
         assert (study.results_dir("pilot") / f"gold_vs_kl_{regime}.png").exists()
     assert "](results/pilot/RESULTS.md)" in (repo_root() / "README.md").read_text()
@@ -123,6 +123,22 @@ def test_a_bookkeeping_setting_keeps_every_committed_run_a_result_setting_does_n
     # a new version of a kind of stage (its code changed what it makes) re-makes it and after it
     monkeypatch.setitem(stages.VERSIONS, "reward_model", 2)
     assert not study.status(cfg)["done"].any() and labels.pinned_labels(cfg) is not None
+
+
+def test_the_study_on_the_redesigned_gold_is_the_declared_confirmatory_plan():
+    from rmens_utils import confirm
+
+    cfg = get_config("cpu")
+    runs = study.plan(cfg)  # its main part
+    assert runs == study.plan(cfg, "confirm") and len(runs) == 9 * len(confirm.ARMS) + (
+        confirm.CANDIDATE is not None) * 9
+    block = len(confirm.runs(confirm.BLOCKS[0], confirm.CANDIDATE))
+    assert study.plan(cfg, "all")[:block] == runs[:block]  # the first block, then the KL pilot
+    assert study.plan(cfg, "all")[block:block + 2] == study.KL_PILOT
+    assert sorted(study.plan(cfg, "all")) == sorted(runs + study.KL_PILOT)
+    assert study.plan(get_config("pilot")) == study.PLAN  # the pilot's runs are its own
+    with pytest.raises(ValueError, match="Valid: confirm, kl_pilot, all"):
+        study.plan(cfg, "paper")
 
 
 def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypatch):
@@ -158,8 +174,8 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     members = [f"rm_ensemble/member_{i}" for i in range(cfg.rm.num_members)]
     assert built == ["beta0", "beta0.01", "rm_single", "rm_multihead", *members,
                      *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
-    assert started == [(["-m", "rmens_utils.study", "--shard", f"{i}/2"], "1", "smoke")
-                       for i in (0, 1)]
+    assert started == [(["-m", "rmens_utils.study", "--part", "all", "--shard", f"{i}/2"], "1",
+                        "smoke") for i in (0, 1)]
 
 
 def _step0(folder, df, build_of=None):
