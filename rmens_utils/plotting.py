@@ -256,3 +256,28 @@ def plot_diversity(table: pd.DataFrame):
     axes[1].set_yticklabels([])
     fig.tight_layout()
     return fig
+
+
+def plot_screen(table: pd.DataFrame):
+    """The screen (``exploits.screen``: a row a candidate): left, the metric — the min's
+    agreement with the gold minus its members' — with its 95 % interval (a candidate must be
+    above 0 to pass); right, both agreements against chance (one half: above it, a scorer sides
+    with the gold more often than against it)."""
+    table = table.astype({c: float for c in table.columns if c != "passes"})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.4 * len(table) + 1.6), sharey=True)
+    y = np.arange(len(table))
+    errors = [table["metric"] - table["95 % low"], table["95 % high"] - table["metric"]]
+    left.errorbar(table["metric"], y, xerr=errors, fmt="o", color="black", capsize=3)
+    left.axvline(0, color="grey", ls=":")
+    left.set(yticks=y, yticklabels=table.index, xlabel="min's agreement − members' (95 % CI)")
+    left.invert_yaxis()
+    right.plot(table["members' agreement"], y, "o", mfc="white", mec="black", label="members")
+    right.plot(table["min agreement"], y, "s", color="black", label="their min")
+    right.axvline(0.5, color="grey", ls=":")
+    right.set(xlabel="agreement with the gold on the exploit pairs")
+    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: off the data
+    passing = table.index[table["passes"].astype(bool)].tolist()
+    fig.suptitle(f"{len(passing)} of {len(table)} ensembles pass the screen"
+                 + (f": {', '.join(passing)}" if passing else ""))
+    fig.tight_layout()
+    return fig

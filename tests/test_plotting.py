@@ -1,6 +1,7 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -152,3 +153,17 @@ def test_diversity_plot_pairs_bars_and_names_the_best_model():
     fig.canvas.draw()
     for ax in fig.axes:  # each legend sits outside its panel, so it hides no bar
         assert not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
+
+
+def test_screen_plot_draws_each_interval_and_says_who_passes():
+    table = pd.DataFrame({"min agreement": [0.45, 0.55], "members' agreement": [0.42, 0.47],
+                          "metric": [0.03, 0.08], "95 % low": [-0.01, 0.04],
+                          "95 % high": [0.07, 0.12], "passes": [False, True]},
+                         index=["full ensemble", "heads_lr30"]).astype(object)  # as screen()
+    fig = plotting.plot_screen(table)
+    left, right = fig.axes[:2]
+    assert fig._suptitle.get_text() == "1 of 2 ensembles pass the screen: heads_lr30"
+    assert [t.get_text() for t in left.get_yticklabels()] == ["full ensemble", "heads_lr30"]
+    assert left.get_xlabel().startswith("min's agreement − members'")
+    assert [line.get_label() for line in right.get_lines()[:2]] == ["members", "their min"]
+    plt.close(fig)
