@@ -281,3 +281,23 @@ def plot_screen(table: pd.DataFrame):
                  + (f": {', '.join(passing)}" if passing else ""))
     fig.tight_layout()
     return fig
+
+
+def plot_gold_vs_proxy(evals: pd.DataFrame, proxy: str, phases: dict[str, pd.Series]):
+    """Each held-out answer's gold against the ``proxy`` column's score, one panel per phase
+    (name → a row mask of ``evals``, e.g. early and late steps of one run), with the rank
+    correlation of the two in each title: where the proxy still ranks as the gold does, and
+    where it no longer does."""
+    from scipy.stats import spearmanr
+
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 4.2), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, (name, rows) in zip(axes[0], phases.items()):
+        part = evals[rows]
+        ax.scatter(part[proxy], part["gold"], s=12, alpha=0.6, color="black")
+        rho = spearmanr(part[proxy], part["gold"]).statistic
+        ax.set(title=f"{name}: Spearman {rho:+.2f} ({len(part)} answers)",
+               xlabel=f"proxy ({proxy})")
+    axes[0][0].set_ylabel("gold")
+    fig.tight_layout()
+    return fig

@@ -167,3 +167,14 @@ def test_screen_plot_draws_each_interval_and_says_who_passes():
     assert left.get_xlabel().startswith("min's agreement − members'")
     assert [line.get_label() for line in right.get_lines()[:2]] == ["members", "their min"]
     plt.close(fig)
+
+
+def test_gold_vs_proxy_plot_has_a_panel_per_phase_with_its_rank_correlation():
+    evals = pd.DataFrame({"single": [0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0],
+                          "gold": [1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0], "step": [0] * 4 + [40] * 3})
+    fig = plotting.plot_gold_vs_proxy(evals, "single", {"early": evals["step"] == 0,
+                                                        "late": evals["step"] == 40})
+    assert [ax.get_title() for ax in fig.axes] == ["early: Spearman +1.00 (4 answers)",
+                                                  "late: Spearman -1.00 (3 answers)"]
+    assert fig.axes[0].get_ylabel() == "gold" and fig.axes[1].get_xlabel() == "proxy (single)"
+    plt.close(fig)
