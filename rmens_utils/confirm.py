@@ -62,7 +62,8 @@ def endpoint(logs: pd.DataFrame, evals: pd.DataFrame, candidate: str | None = No
              ) -> pd.DataFrame:
     """The endpoint of each run (``logs`` and ``evals`` of :func:`study.load_results`): a row
     per run and seed, with its arm and its two halves. A run without every step it needs
-    (an unfinished one) is left out."""
+    (an unfinished one) is left out, and so is any run of another regime."""
+    logs, evals = logs[logs["regime"] == REGIME], evals[evals["regime"] == REGIME]
     train = logs[logs["step"].isin(TRAIN_STEPS)].groupby(["run", "seed"])["gold"]
     held = (evals[evals["step"].isin(HELD_OUT_STEPS)].groupby(["run", "seed", "step"])["gold"]
             .mean().groupby(["run", "seed"]))

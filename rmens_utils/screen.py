@@ -137,7 +137,7 @@ def candidate_scores(cfg, name: str) -> np.ndarray:
 def screen_table(cfg, names=None) -> pd.DataFrame:
     """:func:`exploits.screen` of the candidates ``names`` (default: all that are scored) on
     the bank's exploit pairs: a row each, with whether it passes the declared rule."""
-    pairs, answers = load_bank(cfg)
+    _, answers = load_bank(cfg)
     separated = exploit_pairs(cfg)
     names = [n for n in CANDIDATES if is_scored(cfg, n)] if names is None else names
     scores = {n: exploits.lookup(separated, answers, candidate_scores(cfg, n)) for n in names}

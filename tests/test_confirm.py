@@ -24,10 +24,10 @@ def fake_runs(effects: dict[str, float], seeds=range(9), noise=0.1, seed=0):
     for s in seeds:
         for _, run, _ in confirm.runs([s]):
             gold = effects.get(confirm.arm_of(run), 0.0) + rng.normal(0, noise)
-            logs += [{"run": run, "seed": s, "step": t, "gold": gold + (t == 35)}
-                     for t in range(40)]
-            evals += [{"run": run, "seed": s, "step": t, "gold": gold - (t == 40)}
-                      for t in (0, 10, 20, 30, 40) for _ in range(2)]
+            logs += [{"regime": "confirm", "run": run, "seed": s, "step": t,
+                      "gold": gold + (t == 35)} for t in range(40)]
+            evals += [{"regime": "confirm", "run": run, "seed": s, "step": t,
+                       "gold": gold - (t == 40)} for t in (0, 10, 20, 30, 40) for _ in range(2)]
     return pd.DataFrame(logs), pd.DataFrame(evals)
 
 
@@ -40,6 +40,8 @@ def test_the_endpoint_averages_the_late_training_batches_and_two_held_out_looks(
     assert table.loc["ensemble min", "endpoint"] == pytest.approx(0.8)
     unfinished = confirm.endpoint(logs[logs["step"] < 35], evals)
     assert unfinished.empty  # a run without its late batches has no endpoint
+    other = confirm.endpoint(logs.assign(regime="beta0.003"), evals.assign(regime="beta0.003"))
+    assert other.empty  # the KL pilot's runs are not the study's
 
 
 def test_obrien_fleming_levels_spend_alpha_as_declared():
