@@ -15,6 +15,7 @@ that notebook 08 reads the screen without re-running it:
 
     python -m rmens_utils.screen            # score, train and screen what is missing (resumable)
     python -m rmens_utils.screen --list     # what is done and what is left
+    python -m rmens_utils.screen --table    # the table and figure of what is done
 """
 from __future__ import annotations
 
@@ -167,9 +168,26 @@ def load_screen(cfg, make_missing: bool | None = None) -> pd.DataFrame:
     return screen_table(cfg, scored)
 
 
+def save_table(cfg, table: pd.DataFrame) -> list[Path]:
+    """``table`` as ``results/<profile>/screen/table.csv`` and its figure
+    (:func:`plotting.plot_screen`) as ``screen.png`` beside it."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_screen
+
+    paths = [folder(cfg) / "table.csv", folder(cfg) / "screen.png"]
+    atomic_write_text(paths[0], table.to_csv())
+    fig = plot_screen(table)
+    fig.savefig(paths[1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="what is scored and what is not")
+    parser.add_argument("--table", action="store_true",
+                        help="write the table and figure of what is scored; train nothing")
     parser.add_argument("names", nargs="*", help=f"candidates (default all): {list(CANDIDATES)}")
     args = parser.parse_args(argv)
     from .environment import setup
@@ -184,12 +202,14 @@ def main(argv=None) -> None:
         for n in names:
             print(f"{n:<16} {'scored' if made and is_scored(cfg, n) else 'not scored'}")
         return
+    todo = [] if args.table else names
     load_bank(cfg)
-    for n in names:  # each candidate kept as it finishes: interrupt and run again to resume
+    for n in todo:  # each candidate kept as it finishes: interrupt and run again to resume
         candidate_scores(cfg, n)
-        table = screen_table(cfg)
-        atomic_write_text(folder(cfg) / "table.csv", table.to_csv())
-        print(table.to_string(), flush=True)
+        save_table(cfg, screen_table(cfg))
+    table = screen_table(cfg)
+    save_table(cfg, table)
+    print(table.to_string(), flush=True)
 
 
 if __name__ == "__main__":
