@@ -22,7 +22,6 @@ os.environ["RMENS_RESULTS"] = SESSION_RESULTS
 atexit.register(shutil.rmtree, SESSION_RESULTS, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups from the markers
 def pytest_collection_modifyitems(items):
     """With ``-n 2 --dist loadgroup`` (scripts/test.sh) the notebooks run on one worker, in
     order, each building what the ones before it have not; the unit tests on the other."""
