@@ -58,12 +58,19 @@ def matched_uwo_lambda(scores) -> float:
     return float(gap / scores.var(1, unbiased=False).mean().clamp(min=1e-12))
 
 
+def member_index(name: str) -> int | None:
+    """``j`` for ``"member_<j>"`` (member j alone, Coste et al.'s single-model baseline: no
+    aggregation), else None."""
+    j = name.removeprefix("member_")
+    return int(j) if name.startswith("member_") and j.isdigit() else None
+
+
 def aggregate(scores, name: str, lam: float = BON_UWO_LAMBDA) -> torch.Tensor:
     """``aggregate(scores, "min")``: the aggregation called ``name``; ``lam`` is used by
     ``uwo`` only (default: the best-of-n value; PPO passes ``PPO_UWO_LAMBDA``).
-    ``"member_<j>"`` is no aggregation: member j alone (Coste et al.'s single-model baseline)."""
-    if name.startswith("member_") and name.removeprefix("member_").isdigit():
-        return _as_tensor(scores)[:, int(name.removeprefix("member_"))]
+    ``"member_<j>"``: member j alone (:func:`member_index`)."""
+    if (j := member_index(name)) is not None:
+        return _as_tensor(scores)[:, j]
     if name not in AGGREGATIONS:
         raise ValueError(f"Unknown aggregation {name!r}. Valid: {', '.join(AGGREGATIONS)}.")
     return uwo_reward(scores, lam) if name == "uwo" else AGGREGATIONS[name](scores)

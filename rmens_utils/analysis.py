@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .aggregation import PPO_UWO_LAMBDA, aggregate
+from .aggregation import PPO_UWO_LAMBDA, aggregate, member_index
 from .config import PENALTIES
 from .stages import DEFAULT_REGIME, GOLD, PPO_RUNS, REGIMES, eval_prefix
 from .text import term_columns
@@ -35,8 +35,7 @@ def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
         scores = member_scores(out, prefix)
-        member = how.removeprefix("member_")  # one member alone: needs that member's column
-        if scores.shape[1] > (int(member) if member.isdigit() else 0):
+        if scores.shape[1] > (member_index(how) or 0):  # one member alone: needs its column
             out[name] = aggregate(scores, how, PPO_UWO_LAMBDA).numpy()
     out["proxy"] = out["gold"]
     for run in out["run"].unique():

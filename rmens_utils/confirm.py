@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .analysis import t_interval
+
 REGIME = "confirm"  # stages.REGIMES: beta = 0, 40 steps
 # arm -> its PPO run for seed s. "single": member s mod 3 of the full ensemble alone (Coste et
 # al.'s baseline), so that the comparison includes reward-model draws, not one lucky model.
@@ -35,14 +37,14 @@ ALPHA = 0.05  # two-sided, for the family of the two primary contrasts
 TRAIN_STEPS, HELD_OUT_STEPS = range(30, 40), (30, 40)
 PRIMARY = [("ensemble min", "single"), ("multi-head min", "single")]
 NI_MARGIN = 0.3  # multi-head min may fall short of the full ensemble's by less than this
+NON_INFERIORITY = ("multi-head min", "ensemble min")
 SECONDARY = [("multi-head min", "multi-head mean"),  # is a gain pessimism's, or the model's?
-             ("multi-head min", "ensemble min"),  # non-inferiority, margin NI_MARGIN
-             ("ensemble min", "multi-head mean")]
+             NON_INFERIORITY, ("ensemble min", "multi-head mean")]
 
 
 def runs(seeds, candidate: str | None = None) -> list[tuple[str, str, int]]:
-    """``(regime, run, seed)`` of every arm for ``seeds``, block by block, in the order they
-    run; ``candidate``: the screen's pick (its run is ``<candidate>_min``)."""
+    """``(regime, run, seed)`` of every arm for each of ``seeds``, in the order they run;
+    ``candidate``: the screen's pick (its run is ``<candidate>_min``)."""
     arms = dict(ARMS)
     if candidate is not None:
         arms[CANDIDATE_ARM] = lambda s: f"{candidate}_min"
@@ -84,9 +86,6 @@ def obrien_fleming(fractions, alpha: float = ALPHA) -> np.ndarray:
     spent = 2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / np.sqrt(t))
     bounds = []
     for k in range(len(t)):
-        if k == 0:
-            bounds.append(stats.norm.ppf(1 - spent[0] / 2))
-            continue
         # Z at the looks is Brownian motion at times t: corr(Z_i, Z_j) = sqrt(t_i / t_j)
         now = t[:k + 1]
         cov = np.sqrt(np.minimum.outer(now, now) / np.maximum.outer(now, now))
@@ -119,9 +118,8 @@ def contrast(table: pd.DataFrame, arm: str, baseline: str, seeds) -> dict:
     wide = table[table["seed"].isin(seeds)].pivot(index="seed", columns="arm",
                                                   values="endpoint")
     diff = (wide[arm] - wide[baseline]).dropna()
-    n = len(diff)
-    se = diff.std(ddof=1) / np.sqrt(n)
-    low, high = diff.mean() + np.array(stats.t.interval(0.95, n - 1)) * se
+    n, se = len(diff), diff.sem()
+    low, high = t_interval(diff.mean(), se, n)
     return {"contrast": f"{arm} − {baseline}", "seeds": n, "difference": diff.mean(), "se": se,
             "p": float(2 * stats.t.sf(abs(diff.mean() / se), n - 1)), "95 % low": low,
             "95 % high": high}
@@ -165,10 +163,11 @@ def secondary(table: pd.DataFrame, seeds: int) -> pd.DataFrame:
     """The secondary contrasts at the final look, unadjusted 95 % intervals; for
     "multi-head min − ensemble min", non-inferiority holds when its one-sided 95 % lower
     bound (the 90 % interval's low end) lies above −:data:`NI_MARGIN`."""
-    rows = [contrast(table, arm, base, range(seeds)) for arm, base in SECONDARY]
-    for row in rows:
-        if row["contrast"] == "multi-head min − ensemble min":
-            n = row["seeds"]
-            lower = row["difference"] - stats.t.ppf(0.95, n - 1) * row["se"]
+    rows = []
+    for pair in SECONDARY:
+        row = contrast(table, *pair, range(seeds))
+        if pair == NON_INFERIORITY:
+            lower, _ = t_interval(row["difference"], row["se"], row["seeds"], level=0.90)
             row["non-inferior"] = bool(lower > -NI_MARGIN)
+        rows.append(row)
     return pd.DataFrame(rows)

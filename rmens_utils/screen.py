@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import exploits
 from .artifacts import (atomic_dir, atomic_write_text, build_id, canonical, read_record,
-                        results_dir, stage_dir, write_record)
+                        results_dir, stage_dir, stage_settings, write_record)
 from .config import get_config
 from .gold import load_gold, with_gold
 from .pipeline import long_allowed, prepare
@@ -40,7 +40,6 @@ CANDIDATES = {"full ensemble": RM_ENSEMBLE, "multi-head": RM_MULTIHEAD,
               **{name: screen_stage(name) for name in SCREEN}}
 BANK_REGIME = "beta0"  # docs/study-plan.md: late answers without a KL penalty
 SMOKE_CANDIDATES = ("full ensemble", "multi-head", "heads_lr30")  # the tests: seconds
-MINUTES = {"smoke": 2, "cpu": 200, "gpu": 60}  # the whole screen: bank and every candidate
 
 
 def folder(cfg) -> Path:
@@ -50,8 +49,7 @@ def folder(cfg) -> Path:
 def _kept(path: Path, settings: dict, make, inputs: dict | None = None) -> Path:
     """``path``, made by ``make(tmp)`` unless it already records ``settings`` (then it is kept
     as it is, even if the stages it was made from are gone: ``results/`` outlives ``runs/``)."""
-    record = read_record(path)
-    if record is None or record["settings"] != canonical(settings):
+    if stage_settings(path) != canonical(settings):
         with atomic_dir(path) as tmp:
             make(tmp)
             write_record(tmp, settings, inputs)
@@ -105,9 +103,9 @@ def exploit_pairs(cfg) -> pd.DataFrame:
 
 def is_scored(cfg, name: str) -> bool:
     """Whether ``results/`` holds candidate ``name``'s scores of the bank as it is now."""
-    record = read_record(folder(cfg) / CANDIDATES[name])
-    return (record is not None and read_record(folder(cfg) / "bank") is not None
-            and record["settings"] == canonical(_score_settings(cfg, name)))
+    if read_record(folder(cfg) / "bank") is None:  # no bank: nothing is scored
+        return False
+    return stage_settings(folder(cfg) / CANDIDATES[name]) == canonical(_score_settings(cfg, name))
 
 
 def _score_settings(cfg, name: str) -> dict:
@@ -159,8 +157,7 @@ def load_screen(cfg, make_missing: bool | None = None) -> pd.DataFrame:
     elif todo:
         print(f"{len(todo)} of {len(names)} candidates are not screened in results/"
               f"{cfg.profile}/screen ({', '.join(todo)}): `python -m rmens_utils.screen` screens "
-              f"them (resumable; about {MINUTES.get(cfg.profile, 200)} min for all on 2 CPU "
-              "cores).")
+              "them (resumable; it says what it trains and about how long first).")
     scored = [n for n in names if is_scored(cfg, n)]
     if not scored:
         raise FileNotFoundError(f"No candidate is screened in results/{cfg.profile}/screen "
@@ -168,19 +165,20 @@ def load_screen(cfg, make_missing: bool | None = None) -> pd.DataFrame:
     return screen_table(cfg, scored)
 
 
-def save_table(cfg, table: pd.DataFrame) -> list[Path]:
-    """``table`` as ``results/<profile>/screen/table.csv`` and its figure
-    (:func:`plotting.plot_screen`) as ``screen.png`` beside it."""
+def save_table(cfg) -> pd.DataFrame:
+    """:func:`screen_table` of every candidate scored, kept as
+    ``results/<profile>/screen/table.csv`` with its figure (:func:`plotting.plot_screen`) as
+    ``screen.png`` beside it."""
     import matplotlib.pyplot as plt
 
     from .plotting import plot_screen
 
-    paths = [folder(cfg) / "table.csv", folder(cfg) / "screen.png"]
-    atomic_write_text(paths[0], table.to_csv())
+    table = screen_table(cfg)
+    atomic_write_text(folder(cfg) / "table.csv", table.to_csv())
     fig = plot_screen(table)
-    fig.savefig(paths[1], dpi=110, bbox_inches="tight")
+    fig.savefig(folder(cfg) / "screen.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return paths
+    return table
 
 
 def main(argv=None) -> None:
@@ -202,14 +200,11 @@ def main(argv=None) -> None:
         for n in names:
             print(f"{n:<16} {'scored' if made and is_scored(cfg, n) else 'not scored'}")
         return
-    todo = [] if args.table else names
     load_bank(cfg)
-    for n in todo:  # each candidate kept as it finishes: interrupt and run again to resume
-        candidate_scores(cfg, n)
-        save_table(cfg, screen_table(cfg))
-    table = screen_table(cfg)
-    save_table(cfg, table)
-    print(table.to_string(), flush=True)
+    for n in [] if args.table else names:
+        candidate_scores(cfg, n)  # kept as it finishes: interrupt and run again to resume
+        save_table(cfg)
+    print(save_table(cfg).to_string())
 
 
 if __name__ == "__main__":

@@ -133,8 +133,9 @@ def test_the_screen_scores_the_bank_once_keeps_each_candidate_and_outlives_the_r
     assert table.index.tolist() == ["heads_lr30"]
     assert screen.load_screen(cfg, make_missing=False).equals(table)  # what results/ holds
     assert "not screened" in capsys.readouterr().out
-    csv, png = screen.save_table(cfg, table)
-    assert pd.read_csv(csv, index_col=0).index.tolist() == ["heads_lr30"] and png.is_file()
+    assert screen.save_table(cfg).equals(table)
+    saved = pd.read_csv(screen.folder(cfg) / "table.csv", index_col=0)
+    assert saved.index.tolist() == ["heads_lr30"] and (screen.folder(cfg) / "screen.png").is_file()
     assert table.loc["heads_lr30", "pairs"] == len(screen.exploit_pairs(cfg)) > 0
     # results/ holds the scores: read back with the reward model's stage gone
     shutil.rmtree(stage_dir("smoke", "rm_screen/heads_lr30"))
