@@ -1,36 +1,8 @@
-import atexit
 import dataclasses
-import os
-import shutil
-import tempfile
 
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
-
-# Tests use the smallest profile unless a test asks for another one.
-os.environ.setdefault("RMENS_PROFILE", "smoke")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Tests never write into the repository's runs/: the session gets its own runs folder, which
-# the notebooks executed by nbmake inherit through the environment.
-SESSION_RUNS = tempfile.mkdtemp(prefix="rmens-test-runs-")
-os.environ["RMENS_RUNS"] = SESSION_RUNS
-atexit.register(shutil.rmtree, SESSION_RUNS, ignore_errors=True)
-# Nor into its results/ (the committed outputs of the cpu study).
-SESSION_RESULTS = tempfile.mkdtemp(prefix="rmens-test-results-")
-os.environ["RMENS_RESULTS"] = SESSION_RESULTS
-atexit.register(shutil.rmtree, SESSION_RESULTS, ignore_errors=True)
-
-
-def pytest_collection_modifyitems(items):
-    """With ``-n 2 --dist loadgroup`` (scripts/test.sh) the notebooks are meant to run on one
-    worker, in order, each building what the ones before it have not. Not in effect with
-    pytest 9 and pytest-xdist 3.8: xdist names the group by setting ``item._nodeid``, which
-    pytest 9 no longer reads, so the notebooks spread over both workers (they still pass: a
-    stage two notebooks build at once is written atomically)."""
-    for item in items:
-        if item.nodeid.startswith("notebooks/"):
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
 
 
 @pytest.fixture
