@@ -2,7 +2,9 @@
 what made them.
 
 ``<runs>`` is ``runs/`` in the repository unless ``$RMENS_RUNS`` moves it (e.g. to Google
-Drive). Each stage folder holds ``rmens_stage.json``: the settings that change its output
+Drive). What a stage keeps only while it is being made (checkpoints, chunks, the folder it is
+written into) lives under ``$RMENS_WORK`` when that is set (on Colab: the runtime's own disk, so
+that Drive receives finished stages only), else beside the stages. Each stage folder holds ``rmens_stage.json``: the settings that change its output
 (never bookkeeping such as checkpoint cadence), the build id of each stage it read, and its own
 build id, a hash of all that and of its files. A stage is *complete* when that record matches
 the settings and the inputs' builds that would make it now; the record is written last, so a
@@ -22,10 +24,29 @@ from pathlib import Path
 CONFIG_FILE = "rmens_stage.json"  # not config.json: model folders own that name
 RUNS_ENV = "RMENS_RUNS"
 RESULTS_ENV = "RMENS_RESULTS"
+WORK_ENV = "RMENS_WORK"
+READ_ONLY_ENV = "RMENS_READ_ONLY"  # "1": show what exists, make nothing (Colab's read mode)
 
 
 class MissingArtifactError(FileNotFoundError):
     """An input stage has not been run yet (for this profile and config)."""
+
+
+class ReadOnlyStop(MissingArtifactError):
+    """Read mode (``$RMENS_READ_ONLY=1``) reached a stage that would have to be made: the
+    notebook stops there, quietly, and the cells after it keep their committed outputs."""
+
+    def _render_traceback_(self):  # IPython shows the message alone, without a traceback
+        return [str(self)]
+
+
+def check_may_build(stage: str) -> None:
+    """Raise :class:`ReadOnlyStop` in read mode: ``stage`` is missing and nothing is made."""
+    if os.environ.get(READ_ONLY_ENV) == "1":
+        raise ReadOnlyStop(
+            f"Read mode: '{stage}' is not on this runtime, so the notebook stops here; the "
+            "outputs below it are those of the committed run. To make it, choose MODE = "
+            '"smoke" (tiny models, minutes) or "run" in the first cell.')
 
 
 def repo_root() -> Path:
@@ -46,6 +67,12 @@ def runs_root() -> Path:
     runtime), else ``runs/`` in the repository. ``setup(runs_dir=...)`` sets it."""
     override = os.environ.get(RUNS_ENV)
     return Path(override).expanduser() if override else repo_root() / "runs"
+
+
+def work_root() -> Path | None:
+    """``$RMENS_WORK``: where stages are made and checkpointed, if not in the runs folder."""
+    override = os.environ.get(WORK_ENV)
+    return Path(override).expanduser() if override else None
 
 
 def runs_dir(profile: str) -> Path:
@@ -89,24 +116,30 @@ def atomic_dir(path: Path):
     """Yield a temporary folder; on success it replaces ``path`` in one rename.
 
     On any error (or an interrupt) the temporary folder is removed and ``path`` is
-    left exactly as it was.
+    left exactly as it was. With ``$RMENS_WORK`` set, the folder is written there and copied
+    beside ``path`` only once complete (Drive then never holds, nor trashes, a half-made stage).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tag, work = f".{path.name}.tmp-{uuid.uuid4().hex[:8]}", work_root()
+    tmp = (work if work and not path.is_relative_to(work) else path.parent) / tag
+    tmp.mkdir(parents=True)
+    near = path.parent / tag  # the finished folder beside ``path``, so the rename is atomic
     try:
         yield tmp
+        if tmp != near:  # made under $RMENS_WORK: copied to the runs folder only now
+            shutil.copytree(tmp, near)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(path, old)
-        os.replace(tmp, path)
+        os.replace(near, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for folder in {tmp, near}:
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_record(folder: Path) -> dict | None:
@@ -176,9 +209,10 @@ def differences(old, new, prefix: str = "") -> list[str]:
 
 def work_dir(profile: str, stage: str, params: dict, inputs: dict | None = None,
              fresh: bool = False) -> Path:
-    """``<runs>/<profile>/_work/<stage>``: where a stage keeps what lets it resume after an
-    interrupt (checkpoints, sampled chunks). Emptied when it was left by other settings."""
-    work = runs_dir(profile) / "_work" / stage
+    """``<runs>/<profile>/_work/<stage>`` (``$RMENS_WORK/<profile>/_work/<stage>`` when set):
+    where a stage keeps what lets it resume after an interrupt (checkpoints, sampled chunks).
+    Emptied when it was left by other settings."""
+    work = (work_root() or runs_root()) / profile / "_work" / stage
     made_by = canonical({"settings": params, "inputs": inputs or {}})
     marker = work / CONFIG_FILE
     if fresh or not marker.is_file() or json.loads(marker.read_text()) != made_by:
@@ -211,6 +245,7 @@ def run_stage(profile: str, stage: str, params: dict, build, load, force: bool =
                               {"settings": params, "inputs": dict(sorted(inputs.items()))})
         print(f"{stage}: {shown(folder)} was made with other settings or inputs "
               f"({', '.join(changed[:6])}): remaking it")
+    check_may_build(stage)
     work = work_dir(profile, stage, params, inputs, fresh=force)
     with atomic_dir(folder) as tmp:
         build(tmp, work)

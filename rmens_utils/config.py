@@ -1,7 +1,8 @@
 """Named profiles: every size and budget of every stage, chosen by ``RMENS_PROFILE``.
 
-``smoke`` runs each notebook in seconds (tests), ``cpu`` is the offline main job
-(default), ``gpu`` uses Hub models and AlpacaFarm on Colab or one GPU.
+``smoke`` runs each notebook in seconds (tests), ``cpu`` is the offline main job and the
+committed study (default, on any device), ``gpu`` a larger scale, opt-in: Hub models and
+AlpacaFarm on one GPU, not yet run end to end.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from . import best_of_n, labels, proxy, rlhf, sft
-from .artifacts import MissingArtifactError, runs_dir, shown, stage_dir
+from .artifacts import MissingArtifactError, check_may_build, runs_dir, shown, stage_dir
 from .stages import RM_MULTIHEAD, RM_SINGLE, Stage, missing, minutes, stage, trained_stages
 
 LONG_MINUTES = 30  # longer than this starts only when the reader asks for it
@@ -69,6 +69,7 @@ def prepare(cfg, *names: str, allow_long: bool | None = None) -> None:
     raises :class:`LongWorkError` unless ``allow_long`` (default: ``$RMENS_ALLOW_LONG=1``)."""
     todo = _todo(cfg, names)
     if todo:
+        check_may_build(todo[0].name)
         total, where = minutes(cfg, todo)
         plan = "\n".join(f"  {s.name:<24} notebooks/{s.notebook}.ipynb   "
                          f"~{minutes(cfg, [s])[0]:g} min" for s in todo)
