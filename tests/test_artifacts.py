@@ -164,6 +164,28 @@ def test_run_stage_interrupted_keeps_its_work_and_never_looks_done(root):
     assert fresh == [["rmens_stage.json"]]
 
 
+def test_with_a_work_folder_the_runs_folder_only_ever_receives_finished_stages(root, monkeypatch):
+    """As on Colab: the runs folder on Drive, checkpoints and half-made stages on local disk."""
+    monkeypatch.setenv("RMENS_WORK", str(root / "local"))
+    runs = artifacts.runs_dir("cpu")
+    seen = {}
+
+    def interrupted(out, work):
+        (work / "chunk-0").write_text("kept")
+        (out / "a.txt").write_text("half")
+        seen["during"] = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.run_stage("cpu", "s", {"lr": 1}, interrupted, _read)
+    assert not any(path.startswith("runs/") for path in seen["during"])  # nothing on "Drive"
+    assert (root / "local" / "cpu" / "_work" / "s" / "chunk-0").read_text() == "kept"
+    assert not runs.exists() or not any(runs.rglob("*.txt"))
+    assert artifacts.run_stage("cpu", "s", {"lr": 1}, _build({"a.txt": "whole"}), _read) == "whole"
+    assert sorted(p.name for p in runs.iterdir()) == ["s"]  # no temporary left beside it
+    assert not any((root / "local").rglob("*.txt"))  # nor in the work folder
+
+
 def test_differences_name_the_changed_settings():
     old = {"sft": {"lr": 1, "epochs": 2}, "seed": 0}
     assert artifacts.differences(old, {"sft": {"lr": 1, "epochs": 3}, "seed": 1}) == [
