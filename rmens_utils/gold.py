@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from .config import PENALTIES, RubricWeights
+from .hardware import Precision, precision_of
 from .models import format_prompt, load_policy, load_rm_backbone
 from .text import term_columns, word_count, words  # noqa: F401  (as gold.<name> in lessons)
 
@@ -424,7 +425,7 @@ class HubGold:
 
     num_members = 1
 
-    def __init__(self, name: str, device: str = "cpu", batch_size: int = 16):
+    def __init__(self, name: str, device: str = "cpu", batch_size: int = 16, precision=None):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name)
             self.model = AutoModelForSequenceClassification.from_pretrained(name).to(device).eval()
@@ -432,24 +433,31 @@ class HubGold:
             raise RuntimeError(f"Could not load the gold reward model '{name}' from the Hugging "
                                f"Face Hub ({e}). Without Hub access use RMENS_PROFILE=cpu.") from e
         self.batch_size = batch_size
+        self.precision = precision or Precision("fp32", device)  # the run's autocast
+
+    def _encode(self, prompts: list[str], responses: list[str]):
+        if self.tokenizer.chat_template:
+            texts = [self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": a}, {"role": "assistant", "content": b}],
+                tokenize=False) for a, b in zip(prompts, responses)]
+            return self.tokenizer(texts, padding=True, truncation=True, max_length=1024,
+                                  return_tensors="pt", add_special_tokens=False)
+        return self.tokenizer(prompts, responses, padding=True, truncation=True, max_length=1024,
+                              return_tensors="pt")
 
     @torch.no_grad()
     def score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        """Gold reward, ``(batch, 1)``."""
-        out = []
-        for i in range(0, len(prompts), self.batch_size):
-            p, r = prompts[i:i + self.batch_size], responses[i:i + self.batch_size]
-            if self.tokenizer.chat_template:
-                texts = [self.tokenizer.apply_chat_template(
-                    [{"role": "user", "content": a}, {"role": "assistant", "content": b}],
-                    tokenize=False) for a, b in zip(p, r)]
-                enc = self.tokenizer(texts, padding=True, truncation=True, max_length=1024,
-                                     return_tensors="pt", add_special_tokens=False)
-            else:
-                enc = self.tokenizer(p, r, padding=True, truncation=True, max_length=1024,
-                                     return_tensors="pt")
-            out.append(self.model(**enc.to(self.model.device)).logits[:, :1].float().cpu())
-        return torch.cat(out)
+        """Gold reward, ``(batch, 1)``, in the input's order; read in batches of similar length
+        (little padding: a large gold's cost is mostly its longest answers)."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
+        out = torch.empty(len(prompts), 1)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            enc = self._encode([prompts[i] for i in idx], [responses[i] for i in idx])
+            with self.precision.autocast():
+                logits = self.model(**enc.to(self.model.device)).logits
+            out[idx] = logits[:, :1].float().cpu()
+        return out
 
 
 def load_gold(cfg):
@@ -459,4 +467,4 @@ def load_gold(cfg):
         encoder, tokenizer = load_rm_backbone(cfg)  # the frozen, untrained encoder
         lm, lm_tokenizer = load_policy(cfg)  # the packaged LM itself, not the SFT policy
         return RubricGold(encoder, tokenizer, cfg.rubric, lm=FrozenLM(lm, lm_tokenizer))
-    return HubGold(cfg.gold_name, device=cfg.device)
+    return HubGold(cfg.gold_name, device=cfg.device, precision=precision_of(cfg))

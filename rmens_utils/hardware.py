@@ -109,9 +109,14 @@ class Precision:
             return nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype)
 
-    def scaler(self) -> torch.amp.GradScaler:
-        """A gradient scaler: float16 gradients underflow without one; a no-op otherwise."""
-        return torch.amp.GradScaler(torch.device(self.device).type, enabled=self.name == "fp16")
+    def scaler(self, state: dict | None = None) -> torch.amp.GradScaler:
+        """A gradient scaler: float16 gradients underflow without one; a no-op otherwise.
+        ``state``: a checkpoint's ``state_dict()``, loaded if it has one — a run checkpointed in
+        another precision (no scaler: an empty state) resumes with a fresh scale."""
+        scaler = torch.amp.GradScaler(torch.device(self.device).type, enabled=self.name == "fp16")
+        if state:
+            scaler.load_state_dict(state)
+        return scaler
 
 
 def precision_of(cfg) -> Precision:

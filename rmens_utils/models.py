@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from .artifacts import atomic_dir, runs_root
+from .artifacts import atomic_dir, runs_root, work_root
 from . import stages
 from .config import OFFLINE_POLICY, OFFLINE_RM_BACKBONE
 
@@ -85,7 +85,8 @@ def load_policy(cfg):
     """The base policy (on ``cfg.device``) and its tokenizer, ready to train and generate
     (pad != EOS)."""
     if cfg.policy_name == OFFLINE_POLICY:
-        cache = runs_root() / "_cache" / "smollm2-135m-instruct"
+        # a cache, rebuilt from the installed package when missing: kept off Drive (517 MB)
+        cache = (work_root() or runs_root()) / "_cache" / "smollm2-135m-instruct"
         if not (cache / "config.json").is_file():
             model, tokenizer = _smollm2_from_gguf(cache)
         else:

@@ -110,16 +110,19 @@ class PolicyWithValue(nn.Module):
         ``n_prompt`` onwards), each ``(batch, T)``."""
         # prompts are left-padded: positions count real tokens only, as in ``generate``
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        n_response = input_ids.shape[1] - n_prompt
-        with self.precision.autocast():  # logits only where they predict a response token
+        with self.precision.autocast():  # the transformer in the run's precision ...
             out = self.policy(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids, output_hidden_states=True,
-                              logits_to_keep=n_response + 1)
-        logits = out.logits[:, :-1].float() / self.temperature  # position t predicts t + 1
+                              logits_to_keep=1)
+        # ... the output layer in float32, where it predicts a response token (position t
+        # predicts t + 1): PPO's ratios and KL are differences of log-probabilities, which
+        # bfloat16 or float16 logits would round away
+        hidden = out.hidden_states[-1][:, n_prompt - 1:-1].float()
+        logits = self.policy.get_output_embeddings()(hidden) / self.temperature
         logprobs = F.log_softmax(logits, -1)
         logp = logprobs.gather(-1, input_ids[:, n_prompt:, None]).squeeze(-1)
         entropy = -(logprobs.exp() * logprobs).sum(-1)
-        values = self.value_head(out.hidden_states[-1][:, n_prompt - 1:-1].float()).squeeze(-1)
+        values = self.value_head(hidden).squeeze(-1)
         return logp, entropy, values
 
 

@@ -290,8 +290,8 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
         model, reference, tokenizer = new_policy(run_cfg, seed)
         optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad],
                                       lr=p.learning_rate)
-        scaler = precision_of(cfg).scaler()
         checkpoint, rows, samples, evals = work / "checkpoint", [], [], [sft_eval]
+        state = None
         if (checkpoint / "state.pt").is_file():
             state = torch.load(checkpoint / "state.pt", map_location=cfg.device)
             # only the trained weights were saved; the frozen ones come from the SFT stage
@@ -300,11 +300,11 @@ def train_ppo_stage(cfg, name: str, seed: int = 0, regime: str = DEFAULT_REGIME,
                 raise RuntimeError(f"the checkpoint of '{stage}' does not fit this model "
                                    f"({unexpected[:3]}…); pass force=True to start again")
             optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
             rows = pd.read_csv(checkpoint / "log.csv").to_dict("records")
             samples = [pd.read_parquet(checkpoint / "samples.parquet")]
             evals = [pd.read_parquet(checkpoint / "eval.parquet")]
             print(f"resuming '{stage}' from its checkpoint at step {len(rows)}")
+        scaler = precision_of(cfg).scaler(state and state["scaler"])
 
         schedule = prompt_schedule(run_cfg, seed)
         bar = tqdm(range(len(rows), p.steps), desc=f"PPO {name} seed {seed} ({regime})",

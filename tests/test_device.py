@@ -73,6 +73,18 @@ def test_cpu_precision_follows_the_measurement():
     assert name == ("bf16" if bf16_ms < fp32_ms else "fp32") and "measured" in why
 
 
+def test_a_run_checkpointed_in_one_precision_resumes_in_another():
+    """The scaler's state of a float16 run and the empty one of a bfloat16 or float32 run each
+    load into the other's scaler (a run may resume on another machine)."""
+    fp16, bf16 = Precision("fp16", CFG.device), Precision("bf16", CFG.device)
+    saved_fp16 = fp16.scaler().state_dict()
+    assert saved_fp16 and bf16.scaler().state_dict() == {}
+    assert fp16.scaler(bf16.scaler().state_dict()).get_scale() == saved_fp16["scale"]  # fresh
+    assert not bf16.scaler(saved_fp16).is_enabled()
+    grown = dict(saved_fp16, scale=1024.0)
+    assert fp16.scaler(grown).get_scale() == 1024.0  # the same precision: the scale it reached
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
 def test_asking_for_cuda_without_a_gpu_names_the_fix(monkeypatch):
     monkeypatch.setenv(hardware.DEVICE_ENV, "cuda")

@@ -120,6 +120,14 @@ def test_hub_gold_code_path_on_a_local_stand_in(tmp_path):
     assert scores.shape == (3, 1)
     assert torch.equal(scores, hub_gold.score([PROMPT] * 3, [GOOD, BAD["off-topic"], BAD["too short"]]))
     assert torch.allclose(scores[:1], hub_gold.score([PROMPT], [GOOD]), atol=1e-5)
+    # read in batches of similar length, returned in the input's order
+    answers = [GOOD, BAD["off-topic"], BAD["too short"], GOOD + " " + GOOD, "Yes."]
+    one_by_one = torch.cat([hub_gold.score([PROMPT], [a]) for a in answers])
+    batches, encode = [], hub_gold._encode
+    hub_gold._encode = lambda p, r: batches.append(r) or encode(p, r)
+    assert torch.allclose(hub_gold.score([PROMPT] * 5, answers), one_by_one, atol=1e-5)
+    assert batches == [["Yes.", BAD["too short"]], sorted(answers, key=len)[2:4],
+                       [GOOD + " " + GOOD]]
 
 
 def test_unreachable_hub_gold_names_the_cpu_profile(monkeypatch):
