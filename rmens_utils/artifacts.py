@@ -4,9 +4,10 @@ what made them.
 ``<runs>`` is ``runs/`` in the repository unless ``$RMENS_RUNS`` moves it (e.g. to Google
 Drive). What a stage keeps only while it is being made (checkpoints, chunks, the folder it is
 written into) lives under ``$RMENS_WORK`` when that is set (on Colab: the runtime's own disk, so
-that Drive receives finished stages only), else beside the stages. Each stage folder holds ``rmens_stage.json``: the settings that change its output
-(never bookkeeping such as checkpoint cadence), the build id of each stage it read, and its own
-build id, a hash of all that and of its files. A stage is *complete* when that record matches
+that Drive receives finished stages only), else beside the stages. Each stage folder holds
+``rmens_stage.json``: the settings that change its output (never bookkeeping such as checkpoint
+cadence), the build id of each stage it read, and its own build id, a hash of all that and of
+its files. A stage is *complete* when that record matches
 the settings and the inputs' builds that would make it now; the record is written last, so a
 half-written stage never looks complete.
 """
