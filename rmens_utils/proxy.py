@@ -147,6 +147,11 @@ def new_reward_model(cfg, num_heads: int, seed: int, pooling: str | None = None,
     if backbone == "policy":
         lm, tokenizer = load_policy(cfg)
         body = lm.get_decoder()  # the transformer under the language-model head
+        # Its 30 layers' activations for a batch of 32 pairs exceed 24 GB in float32: keep each
+        # layer's input only and recompute the rest in the backward pass (the same gradients,
+        # tests/test_reward_model.py; more time)
+        body.config.use_cache = False
+        body.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     else:
         body, tokenizer = load_rm_backbone(cfg)
     # Encoders with a [SEP] token (BERT, MiniLM) read both texts: mean over tokens.

@@ -176,3 +176,22 @@ def test_mean_correlation_of_identical_and_reversed_columns():
     assert mean_correlation(np.stack([x, -x], 1)) == pytest.approx(-1.0)
     # pairs (x, x) = 1, (x, −x) = −1, (x, −x) = −1 → mean −1/3
     assert mean_correlation(np.stack([x, x, -x], 1)) == pytest.approx(-1 / 3)
+
+
+def test_a_reward_model_on_the_policy_recomputes_activations_with_the_same_gradients():
+    """The screen's member on SmolLM2 checkpoints its layers (memory); its gradients are those
+    of the same model without checkpointing, bit for bit."""
+    import copy
+
+    from rmens_utils import proxy
+
+    model, tokenizer = proxy.new_reward_model(get_config("smoke"), 2, seed=0, backbone="policy")
+    assert model.backbone.is_gradient_checkpointing
+    plain = copy.deepcopy(model)
+    plain.backbone.gradient_checkpointing_disable()
+    enc = tokenizer(["Name a fruit. An apple.", "Name a fruit. Pears are sweet and juicy."],
+                    padding=True, return_tensors="pt")
+    for m in (model, plain):
+        m.train()
+        m(enc["input_ids"], enc["attention_mask"]).sum().backward()
+    assert all(torch.equal(a.grad, b.grad) for a, b in zip(model.parameters(), plain.parameters()))
