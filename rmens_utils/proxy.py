@@ -151,7 +151,7 @@ def new_reward_model(cfg, num_heads: int, seed: int, pooling: str | None = None,
         # layer's input only and recompute the rest in the backward pass (the same gradients,
         # tests/test_reward_model.py; more time)
         body.config.use_cache = False
-        body.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        body.activation_checkpointing_enable({"use_reentrant": False})
     else:
         body, tokenizer = load_rm_backbone(cfg)
     # Encoders with a [SEP] token (BERT, MiniLM) read both texts: mean over tokens.

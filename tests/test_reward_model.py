@@ -186,9 +186,9 @@ def test_a_reward_model_on_the_policy_recomputes_activations_with_the_same_gradi
     from rmens_utils import proxy
 
     model, tokenizer = proxy.new_reward_model(get_config("smoke"), 2, seed=0, backbone="policy")
-    assert model.backbone.is_gradient_checkpointing
+    assert model.backbone.is_activation_checkpointing
     plain = copy.deepcopy(model)
-    plain.backbone.gradient_checkpointing_disable()
+    plain.backbone.activation_checkpointing_disable()
     enc = tokenizer(["Name a fruit. An apple.", "Name a fruit. Pears are sweet and juicy."],
                     padding=True, return_tensors="pt")
     for m in (model, plain):
