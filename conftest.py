@@ -9,6 +9,7 @@ import tempfile
 
 os.environ.setdefault("RMENS_PROFILE", "smoke")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-for variable, prefix in (("RMENS_RUNS", "rmens-test-runs-"), ("RMENS_RESULTS", "rmens-test-results-")):
+for variable, prefix in (("RMENS_RUNS", "rmens-test-runs-"),
+                         ("RMENS_RESULTS", "rmens-test-results-")):
     os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, os.environ[variable], ignore_errors=True)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import (AutoTokenizer, DebertaV2Config, DebertaV2ForSequenceClassification,
+from transformers import (DebertaV2Config, DebertaV2ForSequenceClassification,
                           GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXModel)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -37,7 +37,7 @@ from .text import word_count
 from .hardware import precision_of
 from .models import load_sft_policy
 from .ppo import PolicyWithValue, gae, kl_penalised_rewards, ppo_update, rollout, whiten
-from .proxy import load_labels, load_proxy, load_reward
+from .proxy import load_labels, load_reward
 from .stages import DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, eval_prefix
 from .stages import PPO_RUNS as RUNS
 from .stages import ppo_params, ppo_stage, regime_config
