@@ -108,6 +108,22 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Save a matplotlib figure as ``path`` (PNG) all or nothing, then close it: an interrupted
+    save never leaves a figure that disagrees with the table written beside it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}.png"
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return path
+
+
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

@@ -28,7 +28,8 @@ import pandas as pd
 
 from . import exploits
 from .artifacts import (atomic_dir, atomic_write_text, build_id, canonical, read_record,
-                        results_dir, stage_dir, stage_settings, write_record)
+                        results_dir, save_figure, stage_dir, stage_settings,
+                        write_record)
 from .config import get_config
 from .gold import load_gold, with_gold
 from .pipeline import long_allowed, prepare
@@ -169,15 +170,11 @@ def save_table(cfg) -> pd.DataFrame:
     """:func:`screen_table` of every candidate scored, kept as
     ``results/<profile>/screen/table.csv`` with its figure (:func:`plotting.plot_screen`) as
     ``screen.png`` beside it."""
-    import matplotlib.pyplot as plt
-
     from .plotting import plot_screen
 
     table = screen_table(cfg)
+    save_figure(plot_screen(table), folder(cfg) / "screen.png")
     atomic_write_text(folder(cfg) / "table.csv", table.to_csv())
-    fig = plot_screen(table)
-    fig.savefig(folder(cfg) / "screen.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return table
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import analysis, confirm
 from .artifacts import (CONFIG_FILE, RESULTS_ENV, atomic_dir, atomic_write_text, canonical,
-                        read_record, results_dir, runs_root, stage_settings)
+                        read_record, results_dir, runs_root, save_figure, stage_settings)
 from .environment import runs_location
 from .hardware import PRECISION_ENV
 from .labels import pin_labels
@@ -341,7 +341,6 @@ def save_figures(cfg) -> list[Path]:
     (:func:`plotting.plot_study_vs_kl`), saved as ``results/<profile>/gold_vs_kl_<regime>.png``
     (the title says how many of the plan's runs are in), and the page itself,
     ``results/<profile>/RESULTS.md`` (:func:`results_page`)."""
-    import matplotlib.pyplot as plt
 
     from .plotting import plot_study_vs_kl
 
@@ -354,9 +353,7 @@ def save_figures(cfg) -> list[Path]:
         total = sum(r == regime for r, _, _ in plan(cfg))
         fig = plot_study_vs_kl(table, regime, f"PPO with β = {REGIMES[regime]['beta']:g}: "
                                f"held-out means over seeds ± 1 s.e. ({n} of {total} runs)")
-        paths.append(results_dir(cfg.profile) / f"gold_vs_kl_{regime}.png")
-        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        paths.append(save_figure(fig, results_dir(cfg.profile) / f"gold_vs_kl_{regime}.png"))
     page = results_dir(cfg.profile) / RESULTS_PAGE
     atomic_write_text(page, results_page(cfg, paths, analysis.findings(curves)))
     return [*paths, page]

@@ -190,3 +190,18 @@ def test_differences_name_the_changed_settings():
     old = {"sft": {"lr": 1, "epochs": 2}, "seed": 0}
     assert artifacts.differences(old, {"sft": {"lr": 1, "epochs": 3}, "seed": 1}) == [
         "seed", "sft.epochs"]
+
+
+def test_a_figure_is_saved_whole_or_not_at_all(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots()
+    assert artifacts.save_figure(fig, tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "b.png").write_bytes(b"old")
+    fig, _ = plt.subplots()
+    monkeypatch.setattr(fig, "savefig", lambda path, **k: (open(path, "wb").write(b"half"),
+                                                             1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        artifacts.save_figure(fig, tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]  # no temporary
