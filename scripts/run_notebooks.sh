@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export RMENS_PROFILE="${RMENS_PROFILE:-cpu}"
-# Progress bars in committed notebooks: one update every 20 s, not every 0.1 s.
+# Progress bars while a notebook runs: one update every 20 s, not every 0.1 s (the tidy step
+# then keeps each bar's last state only).
 export TQDM_MININTERVAL="${TQDM_MININTERVAL:-20}"
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
   echo "== $nb (profile $RMENS_PROFILE)"
   start=$(date +%s)
   jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$nb"
+  python scripts/tidy_notebooks.py "$nb"  # solutions' outputs out, progress bars' last states
   echo "   done in $(( $(date +%s) - start )) s"
 done

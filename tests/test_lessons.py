@@ -1,5 +1,6 @@
 """Every notebook reads as a lesson: an opening that orients, the key code shown, exercises
 with solutions (which run with the notebook, so the notebook tests execute them)."""
+import importlib.util
 import re
 from pathlib import Path
 
@@ -27,3 +28,43 @@ def test_notebook_is_a_lesson(path):
     for number, cell in enumerate(solutions, 1):
         assert cell.cell_type == "code" and cell.source.startswith(f"#@title Solution {number}\n")
         assert cell.metadata["jupyter"]["source_hidden"] and cell.metadata["cellView"] == "form"
+
+
+spec = importlib.util.spec_from_file_location(
+    "tidy_notebooks", Path(__file__).resolve().parent.parent / "scripts" / "tidy_notebooks.py")
+tidy_notebooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tidy_notebooks)
+
+
+def test_tidying_keeps_each_bars_last_state_and_hides_what_solutions_print():
+    home = str(Path.home())
+    notebook = {"cells": [
+        {"cell_type": "code", "metadata": {"execution": {"iopub.status.idle": "2026-12-07"}},
+         "execution_count": 3, "source": "train()", "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": ["member 1/3\n"]},
+            {"output_type": "stream", "name": "stderr", "text": ["\r", "scoring:   0%| 0/4"]},
+            {"output_type": "stream", "name": "stderr", "text": ["\r", "scoring: 100%| 4/4\n"]},
+            {"output_type": "stream", "name": "stderr", "text": ["\rcleared\r    \r"]},
+            {"output_type": "stream", "name": "stdout",
+             "text": [f"saved to {tidy_notebooks.ROOT}/runs and {home}/x\n", "\n", "done\n"]},
+            {"output_type": "execute_result", "data": {"text/plain": ["0.5"]}, "metadata": {},
+             "execution_count": 3}]},
+        {"cell_type": "code", "metadata": {"tags": ["solution"]}, "execution_count": 4,
+         "source": "#@title Solution 1\nprint(42)",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": ["42\n"]}]},
+        {"cell_type": "markdown", "metadata": {}, "source": "\rtext"}]}
+    tidied = tidy_notebooks.tidy(notebook)
+    first, solution, markdown = tidied["cells"]
+    assert first["metadata"] == {} and first["execution_count"] == 3
+    assert [o.get("text") for o in first["outputs"]] == [
+        ["member 1/3\n"], ["scoring: 100%| 4/4\n"],
+        ["saved to <repo>/runs and ~/x\n", "\n", "done\n"], None]
+    assert solution["outputs"] == [] and solution["execution_count"] is None
+    assert markdown == notebook["cells"][2]  # text is left as written
+    assert notebook["cells"][1]["outputs"]  # the notebook given is not changed
+    assert tidy_notebooks.tidy(tidied) == tidied
+
+
+def test_every_committed_notebook_is_tidy():
+    assert tidy_notebooks.main(["--check", *map(str, NOTEBOOKS)]) == 0, (
+        "run: python scripts/tidy_notebooks.py notebooks/*.ipynb")
