@@ -205,7 +205,7 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     directions (``curves``: ``analysis.mean_se`` of ``analysis.seed_curves`` by regime, run,
     step)."""
     data = curves[curves["regime"] == regime]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharex=True, layout="constrained")
     for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):
         c = c.sort_values("step")
         marker, line = STUDY_STYLES.get(run, ("x", "-"))
@@ -225,10 +225,9 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     axes[1].set(xlabel="KL(policy ‖ SFT policy), held-out answers (nats)",
                 ylabel="optimised reward − its value at step 0",
                 title="The reward each run optimises")
-    for ax in axes:
-        ax.legend(fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))  # off the data
     fig.suptitle(title or f"PPO, regime {regime}: means over seeds ± 1 s.e.")
-    fig.tight_layout()
     return fig
 
 
