@@ -32,7 +32,7 @@ def test_study_plot_draws_one_line_per_reward_with_error_bars():
             for step, g in ((0, 1.0), (10, 1.5), (20, 1.2))]
     fig = plotting.plot_study_vs_kl(pd.DataFrame(rows), "beta0")
     gold_ax, proxy_ax = fig.axes
-    labels = [t.get_text() for t in gold_ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # one legend, below both
     assert sorted(labels) == ["SFT policy (step 0)", "gold itself: the control (3 seeds)",
                               "multihead_min (3 seeds)", "single (3 seeds)"]
     assert len(gold_ax.containers) == 3  # one errorbar container per run
