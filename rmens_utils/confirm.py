@@ -26,7 +26,7 @@ ARMS = {"single": lambda s: f"member{s % 3}",
 CANDIDATE_ARM = "candidate min"  # the screen's pick (exploits.DECISION_RULE), if one passes
 # That pick, written here when the screen is complete (tests/test_confirm.py checks that it is
 # what the rule picks from results/cpu/screen/table.csv); None: no candidate arm (yet).
-CANDIDATE: str | None = None
+CANDIDATE: str | None = "noise_0"
 BLOCKS = [(0, 1, 2), (3, 4, 5), (6, 7, 8)]  # seeds run block by block, every arm in a block
 LOOKS = (6, 9)  # seeds at the interim and at the final look
 ALPHA = 0.05  # two-sided, for the family of the two primary contrasts
