@@ -155,7 +155,7 @@ def run_bon_sampling(cfg, force: bool = False) -> pd.DataFrame:
         del policy
         df.insert(0, "prompt_id", [rows[int(i)]["id"] for i in df["prompt_idx"]])
         df.insert(1, "prompt", [prompts[int(i)] for i in df.pop("prompt_idx")])
-        df = with_gold(df, load_gold(cfg))
+        df = with_gold(df, load_gold(cfg), work)  # kept chunk by chunk: resumable
         df.to_parquet(out / "samples.parquet", index=False)
 
     return stages.run(cfg, STAGE, build,

@@ -11,12 +11,15 @@ language model. ``gpu`` uses :class:`HubGold`, any trained
 """
 from __future__ import annotations
 
+from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from .artifacts import atomic_dir
 from .config import PENALTIES, RubricWeights
 from .hardware import Precision, precision_of
 from .models import format_prompt, load_policy, load_rm_backbone
@@ -343,8 +346,6 @@ class RubricGold:
     def table(self, prompts: list[str], responses: list[str], index=None,
               decimals: int | None = 3):
         """A ``pandas`` table of every rubric term and the gold score, one row per answer."""
-        import pandas as pd
-
         c = self.components(prompts, responses)
         df = pd.DataFrame({k: v.numpy() for k, v in c.items()}, index=index)
         df["gold"] = self.total(c).numpy()
@@ -362,8 +363,6 @@ class RubricGold:
 
 def pairs_table(gold, pairs=DEGENERATE_PAIRS):
     """Each (prompt, genuine, degenerate) pair with both gold scores and the margin."""
-    import pandas as pd
-
     prompts, genuine, degenerate = (list(x) for x in zip(*pairs))
     scores = gold.score(prompts * 2, genuine + degenerate)[:, 0].numpy()
     n = len(prompts)
@@ -386,8 +385,6 @@ def pair_margins(golds: dict, sets: dict):
     """Every (prompt, better, worse) pair of every set in ``sets`` (name → pairs) scored by
     every gold in ``golds`` (name → gold), each gold in one call: a row per gold, set and pair,
     with both scores and the margin (better − worse)."""
-    import pandas as pd
-
     rows = [(name, *pair) for name, pairs in sets.items() for pair in pairs]
     names, prompts, better, worse = (list(x) for x in zip(*rows))
     n, tables = len(rows), []
@@ -408,15 +405,40 @@ def wins(margins):
                                        columns=margins["gold"].unique())
 
 
-def with_gold(df, gold):
+def with_gold(df, gold, work=None, chunk_size: int = 1000):
     """``df`` (answers: ``prompt``, ``text``) with each one's gold score (``gold``) and, when
     the gold is the rubric, every term it adds up (``gold_<term>``): what the gold saw, kept
-    with the answers so that no one scores them again to ask *what* an optimiser picked."""
-    prompts, texts = df["prompt"].tolist(), df["text"].tolist()
+    with the answers so that no one scores them again to ask *what* an optimiser picked.
+
+    With ``work`` (a stage's work folder) the answers are scored ``chunk_size`` at a time and
+    each chunk's scores kept there, so a stage interrupted while its gold runs (a Hub gold on
+    the best-of-n answers takes most of an hour) resumes from its last chunk."""
+    if work is None:
+        return _joined(df, _gold_columns(df["prompt"].tolist(), df["text"].tolist(), gold))
+    parts = []
+    for c, start in enumerate(tqdm(range(0, len(df), chunk_size), desc="gold in chunks",
+                                   disable=len(df) <= chunk_size)):
+        rows = df.iloc[start:start + chunk_size]
+        path = Path(work) / "gold" / f"chunk-{c:05d}"
+        if not (path / "gold.parquet").is_file():
+            with atomic_dir(path) as tmp:
+                _gold_columns(rows["prompt"].tolist(), rows["text"].tolist(),
+                              gold).to_parquet(tmp / "gold.parquet")
+        parts.append(pd.read_parquet(path / "gold.parquet"))
+    return _joined(df, pd.concat(parts, ignore_index=True))
+
+
+def _gold_columns(prompts: list[str], texts: list[str], gold) -> pd.DataFrame:
+    """``gold`` and, for the rubric, ``gold_<term>`` of each answer, a row each in order."""
     if isinstance(gold, RubricGold):
-        terms = gold.table(prompts, texts, index=df.index, decimals=None)
-        return df.assign(gold=terms.pop("gold")).join(terms.add_prefix("gold_"))
-    return df.assign(gold=gold.score(prompts, texts)[:, 0].numpy())
+        terms = gold.table(prompts, texts, decimals=None)
+        return pd.DataFrame({"gold": terms.pop("gold")}).join(terms.add_prefix("gold_"))
+    return pd.DataFrame({"gold": gold.score(prompts, texts)[:, 0].numpy()})
+
+
+def _joined(df: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``columns`` beside it, row by row in order (``df``'s index may repeat)."""
+    return df.assign(**{name: columns[name].to_numpy() for name in columns})
 
 
 class HubGold:

@@ -2,13 +2,16 @@
 # Create .venv (unless a virtual environment is already active) and install rmens, JupyterLab
 # and the test tools. torch comes first and pinned, as a CPU build wherever no NVIDIA GPU is
 # present, so that nothing pulls PyPI's multi-GB CUDA build onto a laptop.
+# Another Python and torch, e.g. Colab's (.ci/run tests both):
+#   RMENS_PYTHON=python3.13 RMENS_VENV=.venv-py313 RMENS_TORCH=torch==2.11.0 bash scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TORCH="torch==2.13.0"
+TORCH="${RMENS_TORCH:-torch==2.13.0}"
+VENV="${RMENS_VENV:-.venv}"
 if [ -z "${VIRTUAL_ENV:-}" ]; then
-  [ -d .venv ] || python3 -m venv .venv
+  [ -d "$VENV" ] || "${RMENS_PYTHON:-python3}" -m venv "$VENV"
   # shellcheck disable=SC1091
-  . .venv/bin/activate
+  . "$VENV/bin/activate"
 fi
 python -m pip install -q --upgrade pip
 if python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '${TORCH#torch==}')" 2>/dev/null; then

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install everything, then run the unit tests and every notebook on the smoke profile.
 # With arguments, one pytest run of those instead: bash scripts/test.sh tests/test_gold.py
+# On another Python and torch: the variables of scripts/setup.sh (.ci/run tests Colab's too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-[ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
+[ -n "${VIRTUAL_ENV:-}" ] || . "${RMENS_VENV:-.venv}/bin/activate"
 export RMENS_PROFILE=smoke
 # Two processes of one thread each (on 2 cores they get through more than one process of two
 # threads): the unit tests in the background, the notebooks in order in the foreground, each

@@ -158,6 +158,32 @@ def test_with_gold_keeps_the_score_and_every_rubric_term(rubric):
     assert hub["gold"].to_dict() == {7: 2.5, 9: 2.5} and gold.term_columns(hub) == []
 
 
+def test_with_gold_in_chunks_keeps_each_chunk_and_resumes_after_an_interrupt(rubric, tmp_path):
+    answers = pd.DataFrame({"prompt": ["Name a fruit."] * 5,
+                            "text": ["An apple.", "Pears.", "A plum, ripe.", "Figs are sweet.",
+                                     "Kiwi."]}, index=[3, 1, 4, 1, 5])
+    whole = gold.with_gold(answers, rubric)
+    chunked = gold.with_gold(answers, rubric, tmp_path, chunk_size=2)
+    assert list(chunked.columns) == list(whole.columns) and list(chunked.index) == [3, 1, 4, 1, 5]
+    pd.testing.assert_frame_equal(chunked, whole, atol=1e-5)
+    assert len(list((tmp_path / "gold").iterdir())) == 3  # 2 + 2 + 1 answers
+
+    class Interrupted:  # scores the first chunk, then the run is stopped
+        calls = 0
+
+        def score(self, prompts, responses):
+            Interrupted.calls += 1
+            if Interrupted.calls > 1:
+                raise KeyboardInterrupt
+            return torch.arange(len(responses), dtype=torch.float32)[:, None]
+
+    with pytest.raises(KeyboardInterrupt):
+        gold.with_gold(answers, Interrupted(), tmp_path / "hub", chunk_size=2)
+    Interrupted.calls = -10  # the rerun scores only the chunks not kept
+    resumed = gold.with_gold(answers, Interrupted(), tmp_path / "hub", chunk_size=2)
+    assert resumed["gold"].tolist() == [0, 1, 0, 1, 0] and Interrupted.calls == -8
+
+
 def test_table_terms_sum_to_the_score(rubric):
     answers = [GOOD, BAD["off-topic"], BAD["keyword stuffing"]]
     table = rubric.table([PROMPT] * 3, answers, decimals=None)
