@@ -1,8 +1,20 @@
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
+
+
+def load_script(relative: str):
+    """A script of the repository that is not in the package (``scripts/``, ``benchmarks/``),
+    imported from its file."""
+    path = Path(__file__).resolve().parent.parent / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

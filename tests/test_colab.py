@@ -1,18 +1,15 @@
 """Every notebook's first cell (scripts/colab_setup.py): in step with the repository's address,
 an install that checks versions, the modes, Drive, and read mode's stop."""
-import importlib.util
 import json
 import os
 import shutil
 
 import pytest
 
+from conftest import load_script
 from rmens_utils import artifacts, get_config, pipeline
 
-spec = importlib.util.spec_from_file_location(
-    "colab_setup", artifacts.repo_root() / "scripts" / "colab_setup.py")
-colab_setup = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(colab_setup)
+colab_setup = load_script("scripts/colab_setup.py")
 
 
 def test_every_notebook_opens_with_the_cell_and_badge_of_the_repositorys_address():

@@ -1,10 +1,7 @@
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-from conftest import write_labels
+from conftest import load_script, write_labels
 from rmens_utils import cost, get_config
 
 
@@ -20,10 +17,7 @@ def labelled_pairs(tmp_path, monkeypatch):
 
 
 def test_benchmark_sweeps_k_and_writes_csv_and_plot(labelled_pairs, tmp_path):
-    path = Path(__file__).parent.parent / "benchmarks" / "reward_model_cost.py"
-    spec = importlib.util.spec_from_file_location("reward_model_cost", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/reward_model_cost.py")
     table = bench.main(["--profile", "smoke", "--ks", "1", "3", "--steps", "2",
                         "--score-pairs", "4", "--out", str(tmp_path / "out")])
     assert (tmp_path / "out" / "cost_smoke.png").is_file()

@@ -1,11 +1,12 @@
 """Every notebook reads as a lesson: an opening that orients, the key code shown, exercises
 with solutions (which run with the notebook, so the notebook tests execute them)."""
-import importlib.util
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from conftest import load_script
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("0*.ipynb"))
 
@@ -30,10 +31,7 @@ def test_notebook_is_a_lesson(path):
         assert cell.metadata["jupyter"]["source_hidden"] and cell.metadata["cellView"] == "form"
 
 
-spec = importlib.util.spec_from_file_location(
-    "tidy_notebooks", Path(__file__).resolve().parent.parent / "scripts" / "tidy_notebooks.py")
-tidy_notebooks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tidy_notebooks)
+tidy_notebooks = load_script("scripts/tidy_notebooks.py")
 
 
 def test_tidying_keeps_each_bars_last_state_and_hides_what_solutions_print():
