@@ -159,15 +159,102 @@ def looks(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def final_look(found: pd.DataFrame) -> int | None:
+    """The seeds at which the study ended, from :func:`looks`: the last look of
+    :data:`LOOKS`, or the interim look if it decided both primary contrasts; None before."""
+    if found.empty:
+        return None
+    last = int(found["look"].max())
+    decided = found.loc[found["look"] == last, "decided at look"].notna().all()
+    return last if last == LOOKS[-1] or decided else None
+
+
 def secondary(table: pd.DataFrame, seeds: int) -> pd.DataFrame:
     """The secondary contrasts at the final look, unadjusted 95 % intervals; for
     "multi-head min − ensemble min", non-inferiority holds when its one-sided 95 % lower
-    bound (the 90 % interval's low end) lies above −:data:`NI_MARGIN`."""
+    bound (the 90 % interval's low end) lies above −:data:`NI_MARGIN`. With a candidate arm
+    in ``table``, its min − single as well."""
     rows = []
-    for pair in SECONDARY:
+    candidate = [(CANDIDATE_ARM, "single")] if CANDIDATE_ARM in set(table["arm"]) else []
+    for pair in SECONDARY + candidate:
         row = contrast(table, *pair, range(seeds))
         if pair == NON_INFERIORITY:
             lower, _ = t_interval(row["difference"], row["se"], row["seeds"], level=0.90)
             row["non-inferior"] = bool(lower > -NI_MARGIN)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def arm_curves(curves: pd.DataFrame, candidate: str | None = None) -> pd.DataFrame:
+    """The study's rows of ``curves`` (:func:`analysis.seed_curves`), each run named by its
+    arm: the three members that take turns as ``single`` are one arm."""
+    out = curves[curves["regime"] == REGIME].copy()
+    out["run"] = [arm_of(run, candidate) for run in out["run"]]
+    return out
+
+
+def arms_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Each arm's endpoint (:func:`endpoint`): mean, standard error and seeds. Descriptive:
+    the tests are the contrasts of :func:`looks` and :func:`secondary`."""
+    g = table.groupby("arm", sort=False)["endpoint"]
+    return pd.DataFrame({"endpoint": g.mean(), "se": g.sem(), "seeds": g.size()})
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}".replace("-", "−")
+
+
+def headline(found: pd.DataFrame) -> str:
+    """What one look of :func:`looks` found, in a line (a figure's title)."""
+    said = [f"{r['contrast']} {_signed(r['difference'])} "
+            f"({'decided' if r['decided at look'] == r['decided at look'] else 'not decided'})"
+            for r in found.to_dict("records")]
+    return f"At {found['look'].iloc[0]} seeds: " + ";\n".join(said)
+
+
+def report(table: pd.DataFrame, candidate: str | None = None) -> str:
+    """The study's report in markdown, computed as the plan says from ``table``
+    (:func:`endpoint`): the seeds done, each arm's endpoint, the primary contrasts at each look
+    reached, the secondary contrasts once the final look is reached. Before the interim look
+    nothing is tested, and the report says so."""
+    arms = [*ARMS, *([CANDIDATE_ARM] if candidate else [])]
+    done = complete_seeds(table, arms)
+    lines = [f"Seeds with an endpoint in every arm: {len(done)} of {LOOKS[-1]} (looks at "
+             f"{' and '.join(map(str, LOOKS))}). The endpoint is the late trajectory's gold "
+             "(steps 30–39 of training, held out at 30 and 40); its plan is docs/study-plan.md "
+             "§3." + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
+                      if candidate else ""),
+             "", "| arm | endpoint: mean ± s.e. | seeds |", "|---|---|---|"]
+    for arm, row in arms_table(table).reindex(arms).dropna(subset=["seeds"]).iterrows():
+        se = f" ± {row['se']:.2f}" if row["seeds"] > 1 else ""
+        lines.append(f"| {arm} | {_signed(row['endpoint'])}{se} | {int(row['seeds'])} |")
+    found = looks(table)
+    lines += ["", "**Primary contrasts** (paired by seed; Holm over group-sequential levels):", ""]
+    if found.empty:
+        lines.append(f"No look yet: the interim look comes at {LOOKS[0]} seeds in every arm, and "
+                     "until then nothing is tested.")
+    else:
+        lines += ["| look | contrast | difference ± s.e. | 95 % interval | p | level | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in found.to_dict("records"):
+            at = r["decided at look"]
+            verdict = (f"{'better' if r['difference'] > 0 else 'worse'} than single (decided "
+                       f"at {int(at)} seeds)" if at == at  # not NaN
+                       else "not established" if r["look"] == LOOKS[-1]
+                       else "not decided at this look")
+            p = "< 0.001" if r["p"] < 0.001 else f"{r['p']:.3f}"
+            level = f"{r['level']:.4f}" if r.get("level") == r.get("level") else "–"  # tested?
+            lines.append(f"| {r['look']} seeds | {r['contrast']} | {_signed(r['difference'])} ± "
+                         f"{r['se']:.2f} | {_signed(r['95 % low'])} to {_signed(r['95 % high'])} "
+                         f"| {p} | {level} | {verdict} |")
+    final = final_look(found)
+    if final:
+        lines += ["", f"**Secondary contrasts** (at {final} seeds, unadjusted 95 % intervals; "
+                  f"non-inferiority margin {NI_MARGIN}):", "",
+                  "| contrast | difference ± s.e. | 95 % interval | non-inferior |",
+                  "|---|---|---|---|"]
+        for r in secondary(table, final).to_dict("records"):
+            ni = {True: "yes", False: "no"}.get(r.get("non-inferior"), "–")
+            lines.append(f"| {r['contrast']} | {_signed(r['difference'])} ± {r['se']:.2f} | "
+                         f"{_signed(r['95 % low'])} to {_signed(r['95 % high'])} | {ni} |")
+    return "\n".join(lines)

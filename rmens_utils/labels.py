@@ -123,10 +123,9 @@ def pin_labels(cfg) -> None:
 
 def pinned_labels(cfg) -> DatasetDict | None:
     """The pairs :func:`pin_labels` saved for ``cfg``'s settings, or None."""
-    folder = results_dir(cfg.profile) / STAGE
-    if stage_settings(folder) != canonical(labels_params(cfg)):
+    if not stages.labels_pinned(cfg):
         return None
-    df = pd.read_parquet(folder / "pairs.parquet")
+    df = pd.read_parquet(results_dir(cfg.profile) / STAGE / "pairs.parquet")
     return DatasetDict({s: Dataset.from_pandas(df[df["split"] == s].drop(columns="split"),
                                                preserve_index=False)
                         for s in df["split"].unique()})

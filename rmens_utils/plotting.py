@@ -10,8 +10,11 @@ import seaborn as sns
 
 from .text import word_count
 
+# marker and line style of each run (or arm of the confirmatory study), readable in black and
+# white; the figures draw them in this order
 STUDY_STYLES = {"single": ("o", "-"), "ensemble_min": ("s", "--"), "multihead_min": ("^", "-."),
-                "gold": ("D", ":")}  # marker and line style: readable in black and white
+                "gold": ("D", ":"), "ensemble min": ("s", "--"), "multi-head min": ("^", "-."),
+                "multi-head mean": ("v", ":"), "candidate min": ("P", "--")}
 
 
 def plot_sft_loss(log: pd.DataFrame, metrics: dict, ax=None):
@@ -206,8 +209,10 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     step)."""
     data = curves[curves["regime"] == regime]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharex=True, layout="constrained")
-    for (run, c), color in zip(data.groupby("run", sort=False), sns.color_palette()):
-        c = c.sort_values("step")
+    order = list(STUDY_STYLES)
+    runs = sorted(data["run"].unique(), key=lambda r: order.index(r) if r in order else len(order))
+    for run, color in zip(runs, sns.color_palette()):
+        c = data[data["run"] == run].sort_values("step")
         marker, line = STUDY_STYLES.get(run, ("x", "-"))
         n = int(c["n"].min())
         seeds = f"{n} seed{'s' * (n > 1)}"
@@ -257,6 +262,44 @@ def plot_diversity(table: pd.DataFrame):
     return fig
 
 
+def forest(ax, values, low, high, labels, filled=None) -> np.ndarray:
+    """A forest plot on ``ax``: one row per estimate (top to bottom in the order given), its
+    95 % interval as a bar, and a dotted line at 0, where a difference changes sign. ``filled``
+    (optional, one bool a row): a filled marker where it is true, an open one elsewhere.
+    Returns the rows' y positions."""
+    y = np.arange(len(values))
+    values, low, high = (np.asarray(v, float) for v in (values, low, high))
+    filled = np.ones(len(y), bool) if filled is None else np.asarray(filled, bool)
+    ax.errorbar(values, y, xerr=[values - low, high - values], fmt="none", ecolor="black",
+                capsize=3)
+    ax.plot(values[filled], y[filled], "o", color="black")
+    ax.plot(values[~filled], y[~filled], "o", mfc="white", mec="black")
+    ax.axvline(0, color="grey", ls=":")
+    ax.set(yticks=y, yticklabels=list(labels))
+    ax.set_ylim(len(y) - 0.5, -0.5)  # the first row on top
+    return y
+
+
+def plot_contrasts(found: pd.DataFrame, title: str, margin: float | None = None):
+    """Paired differences between arms with their 95 % intervals (``found``: rows with
+    ``contrast``, ``difference``, ``95 % low``, ``95 % high``, and optionally ``look``,
+    ``decided at look``: ``confirm.looks`` or ``confirm.secondary``). A filled marker is a
+    decided contrast, an open one is not; ``margin``: a non-inferiority margin, drawn at
+    −margin."""
+    looks = found["look"] if "look" in found else pd.Series(np.nan, index=found.index)
+    labels = [c + (f" ({look:.0f} seeds)" if look == look else "")  # NaN: no look
+              for c, look in zip(found["contrast"], looks)]
+    decided = found["decided at look"].notna() if "decided at look" in found else None
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(found) + 1.6), layout="constrained")
+    forest(ax, found["difference"], found["95 % low"], found["95 % high"], labels, decided)
+    if margin is not None:
+        ax.axvline(-margin, color="grey", ls="--", label=f"non-inferiority margin (−{margin:g})")
+        fig.legend(loc="outside lower center")  # off the data
+    ax.set(xlabel="difference in the endpoint, gold points (mean over seeds, 95 % t interval)",
+           title=title)
+    return fig
+
+
 def plot_screen(table: pd.DataFrame):
     """The screen (``exploits.screen``: a row a candidate): left, the metric — the min's
     agreement with the gold minus its members' — with its 95 % interval (a candidate must be
@@ -264,12 +307,8 @@ def plot_screen(table: pd.DataFrame):
     with the gold more often than against it)."""
     table = table.astype({c: float for c in table.columns if c != "passes"})
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.4 * len(table) + 1.6), sharey=True)
-    y = np.arange(len(table))
-    errors = [table["metric"] - table["95 % low"], table["95 % high"] - table["metric"]]
-    left.errorbar(table["metric"], y, xerr=errors, fmt="o", color="black", capsize=3)
-    left.axvline(0, color="grey", ls=":")
-    left.set(yticks=y, yticklabels=table.index, xlabel="min's agreement − members' (95 % CI)")
-    left.invert_yaxis()
+    y = forest(left, table["metric"], table["95 % low"], table["95 % high"], table.index)
+    left.set(xlabel="min's agreement − members' (95 % CI)")
     right.plot(table["members' agreement"], y, "o", mfc="white", mec="black", label="members")
     right.plot(table["min agreement"], y, "s", color="black", label="their min")
     right.axvline(0.5, color="grey", ls=":")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from .aggregation import PPO_UWO_LAMBDA
-from .artifacts import (MissingArtifactError, build_id, is_complete, run_stage, runs_dir, shown,
-                        stage_dir)
+from .artifacts import (MissingArtifactError, build_id, canonical, is_complete, results_dir,
+                        run_stage, runs_dir, shown, stage_dir, stage_settings)
 from .config import result_settings
 
 SFT, LABELS, BON_SAMPLES = "sft", "labels", "bon_samples"
@@ -320,6 +320,13 @@ MINUTES = {
 }
 
 MINUTES["pilot"] = {**MINUTES["cpu"], LABELS: 70}  # its gold: one pass of its language model
+PINNED_LABELS_MINUTES = 0.1  # labels pinned in results/ are restored, not sampled
+
+
+def labels_pinned(cfg) -> bool:
+    """Whether ``results/<profile>/labels`` holds pairs labelled with ``cfg``'s settings
+    (``labels.pin_labels``): the labels stage then restores them instead of sampling."""
+    return stage_settings(results_dir(cfg.profile) / LABELS) == canonical(labels_params(cfg))
 
 
 @dataclass(frozen=True)
@@ -401,6 +408,8 @@ def missing(cfg, name: str) -> list[Stage]:
 def minutes(cfg, todo: list[Stage]) -> tuple[float, str]:
     """About how long building ``todo`` takes, and on what that estimate was made."""
     table = MINUTES.get(cfg.profile, MINUTES["cpu"])
+    if any(s.kind == LABELS for s in todo) and labels_pinned(cfg):
+        table = {**table, LABELS: PINNED_LABELS_MINUTES}
     where = "a Colab T4, estimated" if cfg.profile == "gpu" else "2 CPU cores"
     return sum(table[s.kind] for s in todo), where
 

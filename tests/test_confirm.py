@@ -17,13 +17,13 @@ def test_each_seed_runs_every_arm_and_the_single_arm_rotates_through_the_members
     assert [s for block in confirm.BLOCKS for s in block] == list(range(confirm.LOOKS[-1]))
 
 
-def fake_runs(effects: dict[str, float], seeds=range(9), noise=0.1, seed=0):
+def fake_runs(effects: dict[str, float], seeds=range(9), noise=0.1, seed=0, candidate=None):
     """Logs and evaluations of every arm whose gold is its effect plus seed noise."""
     rng = np.random.default_rng(seed)
     logs, evals = [], []
     for s in seeds:
-        for _, run, _ in confirm.runs([s]):
-            gold = effects.get(confirm.arm_of(run), 0.0) + rng.normal(0, noise)
+        for _, run, _ in confirm.runs([s], candidate):
+            gold = effects.get(confirm.arm_of(run, candidate), 0.0) + rng.normal(0, noise)
             logs += [{"regime": "confirm", "run": run, "seed": s, "step": t,
                       "gold": gold + (t == 35)} for t in range(40)]
             evals += [{"regime": "confirm", "run": run, "seed": s, "step": t,
@@ -103,3 +103,43 @@ def test_the_rule_picks_the_passing_candidate_whose_min_agrees_most():
                          index=["a", "b", "c"])
     assert exploits.pick(table) == "c"
     assert exploits.pick(table.assign(passes=False)) is None
+
+
+def test_the_report_tests_nothing_before_the_interim_look_and_then_what_the_plan_says():
+    logs, evals = fake_runs({"ensemble min": 1.0, "candidate min": 0.5}, seeds=range(3),
+                            candidate="noise_0")
+    early = confirm.report(confirm.endpoint(logs, evals, "noise_0"), "noise_0")
+    assert "Seeds with an endpoint in every arm: 3 of 9" in early and "No look yet" in early
+    assert "| candidate min | +0.2" in early and "| p |" not in early  # 0.5 above single's
+    assert "`noise_0_min`" in early
+    logs, evals = fake_runs({"ensemble min": 1.0}, candidate="noise_0")
+    table = confirm.endpoint(logs, evals, "noise_0")
+    done = confirm.report(table, "noise_0")
+    assert "| 6 seeds | ensemble min − single | +1.0" in done
+    assert "better than single (decided at 6 seeds)" in done
+    assert "| 9 seeds | multi-head min − single |" in done and "not established" in done
+    assert "**Secondary contrasts** (at 9 seeds" in done and "| candidate min − single |" in done
+    found = confirm.looks(table)
+    assert confirm.final_look(found) == 9 and confirm.final_look(found[found["look"] == 6]) is None
+    assert confirm.headline(found[found["look"] == 6]).startswith(
+        "At 6 seeds: ensemble min − single +1.0")
+
+
+def test_the_contrasts_plot_fills_the_decided_and_draws_the_margin():
+    from rmens_utils import plotting
+
+    logs, evals = fake_runs({"ensemble min": 1.0})
+    table = confirm.endpoint(logs, evals)
+    found = confirm.looks(table)
+    shown = pd.concat([found[found["look"] == 9], confirm.secondary(table, 9)])
+    fig = plotting.plot_contrasts(shown, "title", margin=confirm.NI_MARGIN)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == [
+        "ensemble min − single (9 seeds)", "multi-head min − single (9 seeds)"]
+    assert ax.get_yticklabels()[2].get_text() == "multi-head min − multi-head mean"
+    filled, hollow = [line for line in ax.lines if line.get_marker() == "o"]  # decided, open
+    assert len(filled.get_xdata()) == 1 and filled.get_xdata()[0] == pytest.approx(
+        found.loc[found["look"] == 9, "difference"].iloc[0])
+    assert len(hollow.get_xdata()) == len(shown) - 1
+    assert any(list(line.get_xdata()) == [-confirm.NI_MARGIN] * 2 for line in ax.lines)
+    assert fig.legends or ax.get_legend() is not None

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from datasets import Dataset
 
-from rmens_utils import best_of_n, calibration, get_config, labels, models, proxy
+from rmens_utils import best_of_n, calibration, get_config, labels, models, proxy, stages
 from conftest import TOPICS, easy_pairs, mark_made, write_labels
 from rmens_utils.artifacts import stage_dir, stage_settings
 from rmens_utils.config import PILOT_RUBRIC, BestOfNConfig
@@ -259,8 +259,12 @@ def test_pinned_labels_are_restored_on_a_new_runs_folder_and_force_relabels(tmp_
         cfg.labels, max_prompts=8, validation_fraction=0.25, generation=generation))
     loads = base_policy(monkeypatch, labels)
     assert labels.pinned_labels(cfg) is None  # nothing pinned yet
+    labelling = [stages.stage(cfg, "labels")]
+    assert stages.minutes(cfg, labelling)[0] == stages.MINUTES["smoke"]["labels"]
     pairs = labels.run_labelling(cfg)
     labels.pin_labels(cfg)  # copies them to results/
+    # and the estimate before building says so: restoring takes seconds, not a sampling's time
+    assert stages.minutes(cfg, labelling)[0] == stages.PINNED_LABELS_MINUTES
     assert stage_settings(tmp_path / "results" / "smoke" / "labels") == labels_params(cfg)
     # a new machine: an empty runs folder restores the pinned pairs, sampling nothing
     new_runs = tmp_path / "new_runs"

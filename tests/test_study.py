@@ -247,3 +247,33 @@ def test_own_regime_is_the_one_whose_runs_the_runs_folders_models_scored(tmp_pat
     _step0(runs, step0.assign(text="Run."))
     with pytest.raises(FileNotFoundError, match="run_study.sh"):
         study.own_regime(cfg)
+
+
+def test_the_cpu_results_page_reports_the_confirmatory_study_by_arm(tmp_path, monkeypatch):
+    """On cpu the page is the plan's report (confirm.report), its figure draws the arms (the
+    members taking turns as single are one arm) and, once a look is reached, the contrasts."""
+    from test_confirm import fake_runs
+
+    from rmens_utils import confirm
+
+    monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path))
+    logs, evals = fake_runs({"ensemble min": 1.0}, seeds=range(6), candidate=confirm.CANDIDATE)
+    pilot_logs, pilot_evals = (t[t["run"].isin(["member0", "ensemble_min"]) & (t["seed"] == 0)]
+                               .assign(regime="beta0.003") for t in (logs, evals))
+    logs, evals = pd.concat([logs, pilot_logs]), pd.concat([evals, pilot_evals])
+    prefixes = {prefix for prefix, _ in analysis.AGGREGATES.values()}
+    evals = evals.assign(**{f"{p}_{j}": evals["gold"] for p in prefixes for j in range(3)},
+                         kl=evals["step"] / 10, kl_half_sq=evals["step"] / 20, words=40,
+                         finished=True)
+    asked = []
+    monkeypatch.setattr(study, "load_results", lambda cfg, runs, make_missing: (
+        asked.append(runs) or (logs, evals.reset_index(drop=True))))
+    paths = study.save_figures(get_config("cpu"))
+    assert asked == [study.plan(get_config("cpu"), "all")]  # the study and its KL pilot
+    assert [p.name for p in paths] == ["gold_vs_kl_confirm.png", "gold_vs_kl_beta0.003.png",
+                                       "contrasts.png", "RESULTS.md"]
+    page = paths[-1].read_text()
+    assert "RMENS_PROFILE=cpu bash scripts/run_study.sh --figures" in page
+    assert confirm.report(confirm.endpoint(logs, evals, confirm.CANDIDATE),
+                          confirm.CANDIDATE) in page
+    assert "(decided at 6 seeds)" in page and "](contrasts.png)" in page
