@@ -159,6 +159,23 @@ def atomic_dir(path: Path):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+def in_chunks(folder: Path, chunks: list, make, file: str, desc: str):
+    """``make(c, chunk)`` (a data frame) for each of ``chunks``, each kept in
+    ``folder/chunk-NNNNN/<file>`` as it is made, atomically; chunks made before (by a run that
+    was interrupted) are read back, not made again. All of them, concatenated in order."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    parts = []
+    for c, chunk in enumerate(tqdm(chunks, desc=desc, disable=len(chunks) <= 1)):
+        path = Path(folder) / f"chunk-{c:05d}" / file
+        if not path.is_file():
+            with atomic_dir(path.parent) as tmp:
+                make(c, chunk).to_parquet(tmp / file, index=False)
+        parts.append(pd.read_parquet(path))
+    return pd.concat(parts, ignore_index=True)
+
+
 def read_record(folder: Path) -> dict | None:
     """A stage folder's record — ``settings`` (what made it), ``inputs`` (the build of each
     stage it read) and ``build`` (its own id) — or None if it is unfinished or absent."""

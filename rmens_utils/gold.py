@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .artifacts import atomic_dir
+from .artifacts import in_chunks
 from .config import PENALTIES, RubricWeights
 from .hardware import Precision, precision_of
 from .models import format_prompt, load_policy, load_rm_backbone
@@ -415,17 +415,10 @@ def with_gold(df, gold, work=None, chunk_size: int = 1000):
     the best-of-n answers takes most of an hour) resumes from its last chunk."""
     if work is None:
         return _joined(df, _gold_columns(df["prompt"].tolist(), df["text"].tolist(), gold))
-    parts = []
-    for c, start in enumerate(tqdm(range(0, len(df), chunk_size), desc="gold in chunks",
-                                   disable=len(df) <= chunk_size)):
-        rows = df.iloc[start:start + chunk_size]
-        path = Path(work) / "gold" / f"chunk-{c:05d}"
-        if not (path / "gold.parquet").is_file():
-            with atomic_dir(path) as tmp:
-                _gold_columns(rows["prompt"].tolist(), rows["text"].tolist(),
-                              gold).to_parquet(tmp / "gold.parquet")
-        parts.append(pd.read_parquet(path / "gold.parquet"))
-    return _joined(df, pd.concat(parts, ignore_index=True))
+    chunks = [df.iloc[start:start + chunk_size] for start in range(0, len(df), chunk_size)]
+    scores = in_chunks(Path(work) / "gold", chunks, lambda c, rows: _gold_columns(
+        rows["prompt"].tolist(), rows["text"].tolist(), gold), "gold.parquet", "gold in chunks")
+    return _joined(df, scores)
 
 
 def _gold_columns(prompts: list[str], texts: list[str], gold) -> pd.DataFrame:

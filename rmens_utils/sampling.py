@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .artifacts import atomic_dir
+from .artifacts import in_chunks
 from .text import word_count
 from .models import format_prompt
 
@@ -151,20 +151,17 @@ def sample_cached(model, tokenizer, user_texts: list[str], n: int, gen, seed: in
     jobs = [(p, s) for p in range(len(user_texts)) for s in range(n)]
     size = n if n >= 8 else chunk_size
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    parts = []
-    for c, chunk in enumerate(tqdm(chunks, desc=f"sampling {len(jobs)} answers in chunks")):
-        path = folder / f"chunk-{c:05d}"
-        if not (path / "samples.parquet").is_file():
-            chunk_seed = seed * 100_003 + c
-            if n >= 8:
-                df = sample_one_prompt(model, tokenizer, user_texts[chunk[0][0]], n, gen,
-                                       chunk_seed)
-            else:
-                df = sample(model, tokenizer, [user_texts[p] for p, _ in chunk], gen,
-                            chunk_seed, progress=False)
-            df.insert(0, "prompt_idx", [p for p, _ in chunk])
-            df.insert(1, "sample_idx", [s for _, s in chunk])
-            with atomic_dir(path) as tmp:
-                df.to_parquet(tmp / "samples.parquet", index=False)
-        parts.append(pd.read_parquet(path / "samples.parquet"))
-    return pd.concat(parts, ignore_index=True)
+
+    def make(c, chunk):
+        chunk_seed = seed * 100_003 + c
+        if n >= 8:
+            df = sample_one_prompt(model, tokenizer, user_texts[chunk[0][0]], n, gen, chunk_seed)
+        else:
+            df = sample(model, tokenizer, [user_texts[p] for p, _ in chunk], gen, chunk_seed,
+                        progress=False)
+        df.insert(0, "prompt_idx", [p for p, _ in chunk])
+        df.insert(1, "sample_idx", [s for _, s in chunk])
+        return df
+
+    return in_chunks(folder, chunks, make, "samples.parquet",
+                     f"sampling {len(jobs)} answers in chunks")
