@@ -126,7 +126,8 @@ def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
         low, high = t_interval(diff.mean(), diff.sem(), len(diff))
         rows.append({"run": run, **dict(zip(by, group)), f"{value} − {baseline}": diff.mean(),
                      "se": diff.sem(), "seeds": len(diff), "95 % low": low, "95 % high": high})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["run", *by, f"{value} − {baseline}", "se", "seeds",
+                                       "95 % low", "95 % high"])  # the columns even if no rows
 
 
 def answers(evals: pd.DataFrame, regime: str = DEFAULT_REGIME, seed: int = 0,
@@ -246,6 +247,39 @@ def t_interval(mean: float, se: float, seeds: int, level: float = 0.95) -> tuple
         return np.nan, np.nan
     low, high = stats.t.interval(level, seeds - 1)  # of the standard t: ±12.71 with 2 seeds
     return mean + low * se, mean + high * se
+
+
+def paired_power(effect: float, sd: float, seeds: int, alpha: float = 0.05) -> float:
+    """The chance that a two-sided paired t-test at level ``alpha`` over ``seeds`` seeds
+    finds a true mean difference ``effect`` whose per-seed differences have standard deviation
+    ``sd``: the noncentral t's mass beyond the critical values, noncentrality
+    effect / (sd / √seeds). How many seeds a comparison needs before it can be established."""
+    df, shift = seeds - 1, effect / (sd / np.sqrt(seeds))
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+
+
+def contrasts(paired: pd.DataFrame, baseline: str = "single") -> pd.DataFrame:
+    """:func:`paired_difference`'s rows as :func:`plotting.plot_contrasts` reads them: a
+    ``contrast`` label (``run − baseline``, with the regime and the KL where given)."""
+    value = next(c for c in paired if c.endswith(f" − {baseline}"))
+    where = [[f"β = {REGIMES[r]['beta']:g}" for r in paired["regime"]] if "regime" in paired
+             else [""] * len(paired),
+             [f"{kl:g} nats" for kl in paired["kl"]] if "kl" in paired else [""] * len(paired)]
+    labels = [f"{run} − {baseline}" + (f" ({', '.join(w for w in ws if w)})" if any(ws) else "")
+              for run, *ws in zip(paired["run"], *where)]
+    return pd.DataFrame({"contrast": labels, "difference": paired[value].to_numpy(),
+                         "95 % low": paired["95 % low"].to_numpy(),
+                         "95 % high": paired["95 % high"].to_numpy()})
+
+
+def excluding_zero(found: pd.DataFrame) -> str:
+    """How many of the intervals in ``found`` (:func:`contrasts`) exclude 0: a title that
+    states what a forest plot shows."""
+    low, high = found["95 % low"], found["95 % high"]
+    above, below = int((low > 0).sum()), int((high < 0).sum())
+    return (f"{above + below} of {len(found)} paired differences exclude 0 "
+            f"({above} above, {below} below; 95 % t intervals over seeds)")
 
 
 def verdict(low: float, high: float, expected: str) -> str:

@@ -280,12 +280,13 @@ def forest(ax, values, low, high, labels, filled=None) -> np.ndarray:
     return y
 
 
-def plot_contrasts(found: pd.DataFrame, title: str, margin: float | None = None):
+def plot_contrasts(found: pd.DataFrame, title: str, margin: float | None = None,
+                   measure: str = "difference in the endpoint, gold points"):
     """Paired differences between arms with their 95 % intervals (``found``: rows with
     ``contrast``, ``difference``, ``95 % low``, ``95 % high``, and optionally ``look``,
     ``decided at look``: ``confirm.looks`` or ``confirm.secondary``). A filled marker is a
     decided contrast, an open one is not; ``margin``: a non-inferiority margin, drawn at
-    −margin."""
+    −margin; ``measure``: what the differences are of (the x-axis)."""
     looks = found["look"] if "look" in found else pd.Series(np.nan, index=found.index)
     labels = [c + (f" ({look:.0f} seeds)" if look == look else "")  # NaN: no look
               for c, look in zip(found["contrast"], looks)]
@@ -295,8 +296,7 @@ def plot_contrasts(found: pd.DataFrame, title: str, margin: float | None = None)
     if margin is not None:
         ax.axvline(-margin, color="grey", ls="--", label=f"non-inferiority margin (−{margin:g})")
         fig.legend(loc="outside lower center")  # off the data
-    ax.set(xlabel="difference in the endpoint, gold points (mean over seeds, 95 % t interval)",
-           title=title)
+    ax.set(xlabel=f"{measure} (mean over seeds, 95 % t interval)", title=title)
     return fig
 
 

@@ -189,3 +189,29 @@ def test_gold_at_kl_gives_no_rows_for_a_regime_without_a_matched_kl():
                           "kl": [0.0, -0.2], "kl_half_sq": [0.0, 0.1], "gold": [1.0, 2.0]})
     assert analysis.matched_kls(curve) == {}  # KL never rose above 0
     assert analysis.gold_at_kl(curve, analysis.matched_kls(curve)).empty
+
+
+def test_paired_power_matches_a_simulated_t_test_and_grows_with_seeds():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(0.5, 0.5, size=(20_000, 6))
+    p = stats.ttest_1samp(diffs, 0, axis=1).pvalue
+    assert analysis.paired_power(0.5, 0.5, 6) == pytest.approx((p < 0.05).mean(), abs=0.01)
+    assert analysis.paired_power(0.0, 0.5, 6) == pytest.approx(0.05)
+    powers = [analysis.paired_power(0.4, 0.3, n) for n in (3, 6, 9)]
+    assert powers == sorted(powers) and powers[-1] > 0.8  # the study's plan: ~80 % at 9 seeds
+
+
+def test_contrasts_label_paired_differences_for_a_forest_plot():
+    paired = pd.DataFrame({"run": ["ensemble_min", "gold"], "regime": ["beta0", "beta0.01"],
+                           "kl": [34.0, 51.5], "gold − single": [0.2, 1.0], "se": [0.1, 0.2],
+                           "seeds": [3, 2], "95 % low": [-0.2, 0.1], "95 % high": [0.6, 1.9]})
+    found = analysis.contrasts(paired)
+    assert found["contrast"].tolist() == ["ensemble_min − single (β = 0, 34 nats)",
+                                          "gold − single (β = 0.01, 51.5 nats)"]
+    assert found["difference"].tolist() == [0.2, 1.0]
+    assert analysis.excluding_zero(found).startswith("1 of 2 paired differences exclude 0 "
+                                                     "(1 above, 0 below")
+    plain = analysis.contrasts(paired.drop(columns=["regime", "kl"]))
+    assert plain["contrast"].tolist() == ["ensemble_min − single", "gold − single"]
