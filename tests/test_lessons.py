@@ -31,6 +31,22 @@ def test_notebook_is_a_lesson(path):
         assert cell.metadata["jupyter"]["source_hidden"] and cell.metadata["cellView"] == "form"
 
 
+# 03-05 get theirs when they are executed again on the study's gold (their numbers change then)
+ON_THE_PILOTS_BUILD = {"03_proxy_reward_model", "04_full_ensemble", "05_multihead_reward_model"}
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="takeaways come with the rerun"))
+    if p.stem in ON_THE_PILOTS_BUILD else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+def test_the_closing_section_leads_with_three_to_five_takeaways(path):
+    cells = nbformat.read(path, as_version=4).cells
+    closing = cells[[c.source.startswith("## Exercises") for c in cells].index(True) - 1].source
+    assert closing.startswith("## ") and "\n\n**Takeaways**" in closing.split("\n###")[0]
+    points = re.findall(r"^\d+\. \*\*", closing.split("**Takeaways**")[1].split("\n###")[0],
+                        flags=re.M)
+    assert 3 <= len(points) <= 5
+
+
 tidy_notebooks = load_script("scripts/tidy_notebooks.py")
 
 
