@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import groupby
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,24 +39,19 @@ def _private_paths(text: str) -> str:
 
 
 def tidy_outputs(outputs: list[dict]) -> list[dict]:
-    """The outputs of one cell, tidied: consecutive stream outputs of the same stream are joined
-    (as Jupyter shows them), then each keeps its lines' last states."""
+    """The outputs of one cell, tidied: each run of consecutive outputs of one stream is joined
+    (as Jupyter shows them, a bar's redraws may span several), keeps its lines' last states, and
+    is dropped if nothing is left of it."""
     tidied: list[dict] = []
-    for output in outputs:
-        output = dict(output)
-        if output.get("output_type") == "stream":
-            text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
-            previous = tidied[-1] if tidied else {}
-            if previous.get("output_type") == "stream" and previous["name"] == output["name"]:
-                text = previous.pop("text") + text
-                tidied.pop()
-            output["text"] = text
-        tidied.append(output)
-    for output in tidied:
-        if output.get("output_type") == "stream":
-            output["text"] = _private_paths(_last_states(output["text"]))
-            output["text"] = output["text"].splitlines(keepends=True)
-    return [o for o in tidied if o.get("output_type") != "stream" or "".join(o["text"]).strip()]
+    for (kind, name), run in groupby(outputs, key=lambda o: (o.get("output_type"), o.get("name"))):
+        run = list(run)
+        if kind != "stream":
+            tidied += run
+            continue
+        text = _private_paths(_last_states("".join("".join(o["text"]) for o in run)))
+        if text.strip():
+            tidied.append({**run[0], "text": text.splitlines(keepends=True)})
+    return tidied
 
 
 def tidy(notebook: dict) -> dict:
