@@ -224,7 +224,10 @@ def report(table: pd.DataFrame, candidate: str | None = None) -> str:
              "(steps 30–39 of training, held out at 30 and 40); its plan is docs/study-plan.md "
              "§3." + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
                       if candidate else ""),
-             "", "| arm | endpoint: mean ± s.e. | seeds |", "|---|---|---|"]
+             ""]
+    if table.empty:
+        return "\n".join([*lines, "No run of the study has finished yet."])
+    lines += ["| arm | endpoint: mean ± s.e. | seeds |", "|---|---|---|"]
     for arm, row in arms_table(table).reindex(arms).dropna(subset=["seeds"]).iterrows():
         se = f" ± {row['se']:.2f}" if row["seeds"] > 1 else ""
         lines.append(f"| {arm} | {_signed(row['endpoint'])}{se} | {int(row['seeds'])} |")

@@ -339,3 +339,26 @@ def plot_gold_vs_proxy(evals: pd.DataFrame, proxy: str, phases: dict[str, pd.Ser
     axes[0][0].set_ylabel("gold")
     fig.tight_layout()
     return fig
+
+
+def plot_power(sds: dict[str, float], effect: float, seeds=range(2, 31), target: float = 0.8):
+    """The power of a two-sided paired t-test (``analysis.paired_power``, α = 0.05) to find a
+    true difference ``effect`` against the number of seeds, one curve per per-seed standard
+    deviation (``sds``: label → sd); the title says how many seeds each needs for ``target``."""
+    from .analysis import paired_power
+
+    seeds = list(seeds)
+    fig, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
+    needed = {}
+    for (label, sd), color in zip(sds.items(), sns.color_palette()):
+        power = [paired_power(effect, sd, n) for n in seeds]
+        ax.plot(seeds, power, "o-", ms=3, color=color, label=f"{label} (sd {sd:.2f})")
+        needed[label] = next((n for n, p in zip(seeds, power) if p >= target), None)
+    ax.axhline(target, color="grey", ls=":")
+    ax.set(xlabel="seeds (paired runs of each arm)", ylim=(0, 1.02),
+           ylabel=f"power to establish a true {effect:g}")
+    fig.legend(loc="outside lower center", ncol=min(len(sds), 3))  # off the data
+    said = [f"{label}: {n if n else f'more than {seeds[-1]}'}" for label, n in needed.items()]
+    ax.set_title(f"Seeds for {target * 100:g} % power to establish a difference of {effect:g}\n"
+                 + "; ".join(said))
+    return fig

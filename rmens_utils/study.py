@@ -317,6 +317,17 @@ def load_results(cfg, runs=None, make_missing: bool | None = None
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 
 
+def confirm_endpoints(cfg) -> pd.DataFrame:
+    """The endpoint (:func:`confirm.endpoint`) of each run of ``cfg``'s confirmatory study
+    (``cpu``) in ``results/``, read from there only; no rows before its first run."""
+    done = [run for run in plan(cfg, "all") if is_exported(cfg, run[1], run[2], run[0])]
+    if not done:
+        return confirm.endpoint(pd.DataFrame(columns=["regime", "run", "seed", "step", "gold"]),
+                                pd.DataFrame(columns=["regime", "run", "seed", "step", "gold"]))
+    logs, evals = load_results(cfg, done, make_missing=False)
+    return confirm.endpoint(logs, evals, confirm.CANDIDATE)
+
+
 def page_runs(cfg) -> list[tuple[str, str, int]]:
     """The runs the results page reports: the main part of the plan (the pilot's paper runs;
     notebook 08's are its own), on ``cpu`` the whole study with its KL pilot."""

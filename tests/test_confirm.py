@@ -108,6 +108,8 @@ def test_the_rule_picks_the_passing_candidate_whose_min_agrees_most():
 def test_the_report_tests_nothing_before_the_interim_look_and_then_what_the_plan_says():
     logs, evals = fake_runs({"ensemble min": 1.0, "candidate min": 0.5}, seeds=range(3),
                             candidate="noise_0")
+    none = confirm.report(confirm.endpoint(logs.iloc[:0], evals.iloc[:0]), "noise_0")
+    assert none.endswith("No run of the study has finished yet.") and "| arm |" not in none
     early = confirm.report(confirm.endpoint(logs, evals, "noise_0"), "noise_0")
     assert "Seeds with an endpoint in every arm: 3 of 9" in early and "No look yet" in early
     assert "| candidate min | +0.2" in early and "| p |" not in early  # 0.5 above single's
