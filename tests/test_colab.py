@@ -123,3 +123,36 @@ def test_read_mode_makes_nothing_and_stops_quietly(tmp_path, monkeypatch):
     with pytest.raises(artifacts.ReadOnlyStop, match="'sft' is not on this runtime"):
         pipeline.prepare(get_config("smoke"), "sft")
     assert not artifacts.stage_dir("smoke", "sft").exists()
+
+
+def test_every_notebook_in_read_mode_runs_or_stops_at_its_first_build_making_nothing(
+        tmp_path, monkeypatch):
+    """Opened from its badge in read mode on a fresh runtime (an empty runs folder), a notebook
+    either runs to its end (06 and 09 read results/ only) or stops quietly where it would first
+    build a stage; nothing else goes wrong, and nothing is made. Every cell below the stop keeps
+    its committed outputs, so the lesson reads whole. On smoke, for speed (~2 min): Colab's
+    read mode runs the same cells on cpu, where 06 also runs to its end on results/pilot."""
+    import nbclient
+    import nbformat
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("RMENS_RUNS", str(runs))
+    monkeypatch.setenv("RMENS_RESULTS", str(tmp_path / "results"))  # a fresh clone's, copied
+    shutil.copytree(artifacts.repo_root() / "results", tmp_path / "results")
+    monkeypatch.setenv("RMENS_READ_ONLY", "1")
+    monkeypatch.setenv("RMENS_PROFILE", "smoke")
+    stopped = {}
+    for path in sorted(colab_setup.NOTEBOOKS.glob("0*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                         resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        except nbclient.exceptions.CellExecutionError as error:
+            assert error.ename == "ReadOnlyStop", f"{path.name}: {error}"
+            stopped[path.stem] = True
+        else:
+            stopped[path.stem] = False
+    assert not stopped["09_conclusions"]  # reads the committed results only
+    assert stopped["01_sft"] and stopped["03_proxy_reward_model"]
+    assert not [p for p in runs.rglob("rmens_stage.json") if "_cache" not in p.parts]
