@@ -36,8 +36,8 @@ from .environment import runs_location
 from .hardware import PRECISION_ENV
 from .labels import pin_labels
 from .pipeline import LONG_MINUTES, long_allowed, prepare, require
-from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, PPO_EVAL, PPO_RUNS, REGIMES, minutes,
-                     ppo_params, ppo_stage, stage, trained_stages)
+from .stages import (DEFAULT_REGIME, EVAL_REWARDS, GOLD, LABELS, PPO_EVAL, PPO_RUNS, REGIMES, SFT,
+                     is_made, minutes, ppo_params, ppo_stage, stage, trained_stages)
 
 REWARDS = ("single", "ensemble_min", "multihead_min")  # what the lesson compares
 CONTROL = analysis.CONTROL  # PPO on the gold itself: nothing to exploit
@@ -167,6 +167,25 @@ def reproduces(ours: pd.DataFrame, theirs: pd.DataFrame, atol: float = 1e-4,
                   f"{min_corr} is taken as the same models)")
 
 
+OWN_STUDY = (f"or make a study of your own: set {RESULTS_ENV} to an empty folder "
+             f"(e.g. `{RESULTS_ENV}=my_results bash scripts/run_study.sh`)")
+
+
+def check_precision(cfg, regime: str = DEFAULT_REGIME) -> tuple[dict | None, bool]:
+    """Stop if ``regime``'s runs in ``results/`` were made in another precision than ``cfg``
+    would build its models in. Returns the record of their step-0 evaluation (None if there is
+    none) and whether any of its runs is in ``results/``."""
+    reference = reference_step0(cfg.profile, regime)
+    ref = read_record(reference)
+    in_use = ref is not None and any(is_exported(cfg, n, s, r)
+                                     for r, n, s in plan(cfg, "all") if r == regime)
+    if in_use and ref.get("precision", cfg.precision) != cfg.precision:
+        raise RuntimeError(f"The runs in {reference.parent} were made in {ref['precision']}; here "
+                           f"the models would be built in {cfg.precision}. Set "
+                           f"{PRECISION_ENV}={ref['precision']}, {OWN_STUDY}.")
+    return ref, in_use
+
+
 def check_build(cfg, regime: str = DEFAULT_REGIME) -> None:
     """Stop unless the runs folder's SFT policy and reward models are those that ``regime``'s
     runs in ``results/`` started from, compared by build id (the build of the step-0
@@ -176,15 +195,7 @@ def check_build(cfg, regime: str = DEFAULT_REGIME) -> None:
     reference, and its labelled pairs are pinned there (:func:`labels.pin_labels`). Called
     before a study's first run, before hours of PPO."""
     reference = reference_step0(cfg.profile, regime)
-    ref = read_record(reference)
-    in_use = ref is not None and any(is_exported(cfg, n, s, r)
-                                     for r, n, s in plan(cfg, "all") if r == regime)
-    own_study = (f"or make a study of your own: set {RESULTS_ENV} to an empty folder "
-                 f"(e.g. `{RESULTS_ENV}=my_results bash scripts/run_study.sh`)")
-    if in_use and ref.get("precision", cfg.precision) != cfg.precision:
-        raise RuntimeError(f"The runs in {reference.parent} were made in {ref['precision']}; here "
-                           f"the models would be built in {cfg.precision}. Set "
-                           f"{PRECISION_ENV}={ref['precision']}, {own_study}.")
+    ref, in_use = check_precision(cfg, regime)
     step0 = require(cfg, PPO_EVAL, allow_long=True)
     ours = read_record(step0)
     if not in_use:  # this build is the reference from now on
@@ -200,7 +211,7 @@ def check_build(cfg, regime: str = DEFAULT_REGIME) -> None:
             f"and reward models; the runs folder ({runs_location(runs_root())}) holds build "
             f"{ours['build']}, and its step-0 evaluation does not reproduce theirs ({how}). Runs "
             "from two builds do not compare. Go on with the runs folder that made them (it is "
-            f"not in the repository), {own_study}.")
+            f"not in the repository), {OWN_STUDY}.")
     print(f"The runs folder holds build {ours['build']}; the runs in results/ started from build "
           f"{ref['build']}: {how}. Going on.")
 
@@ -261,20 +272,35 @@ def run_parallel(cfg, jobs: int, part: str = "all") -> None:
     on cores / jobs threads. On 2 CPU cores (AMD EPYC, AVX2), two one-thread processes made
     1.6x the PPO steps an hour of one two-thread process: sampling and the small matrix
     products of these models keep a second thread poorly busy. Each process needs its own
-    memory (about 8 GB on cpu). The stages the runs share are built first, here, once."""
+    memory (about 8 GB on cpu). What the runs share is built first, once: the SFT policy and
+    the labels here, then the reward models, which do not read each other, shared out among
+    ``jobs`` processes the same way (a new machine's runs folder in ~2/3 of the time), then
+    each regime's build is checked against ``results/`` before the first PPO step."""
     todo = [(r, n, s) for r, n, s in plan(cfg, part) if not is_exported(cfg, n, s, r)]
     if not todo:
         return run_study(cfg, plan(cfg, part))
-    for regime in dict.fromkeys(r for r, _, _ in todo):
+    regimes = list(dict.fromkeys(r for r, _, _ in todo))
+    for regime in regimes:
+        check_precision(cfg, regime)  # before hours of building, not after
+    rewards = dict.fromkeys([*EVAL_REWARDS, *(PPO_RUNS[name][0] for _, name, _ in todo)])
+    shared = [s for reward in rewards if reward != GOLD for s in trained_stages(cfg, reward)]
+    prepare(cfg, SFT, LABELS, allow_long=True)  # what every reward model reads
+    missing = [s for s in shared if not is_made(cfg, s)]
+    _in_processes(cfg, jobs, [["--prepare", *missing[i::jobs]] for i in range(jobs)
+                              if missing[i::jobs]])
+    for regime in regimes:
         check_build(cfg, regime)
-    shared = [s for reward in dict.fromkeys(PPO_RUNS[name][0] for _, name, _ in todo)
-              if reward != GOLD for s in trained_stages(cfg, reward)]
-    prepare(cfg, *shared, allow_long=True)
+    _in_processes(cfg, jobs, [["--part", part, "--shard", f"{i}/{jobs}"] for i in range(jobs)])
+
+
+def _in_processes(cfg, jobs: int, arguments: list[list[str]]) -> None:
+    """``python -m rmens_utils.study <arguments[i]>`` for each i, all at once, each on
+    cores / jobs threads; waits for all of them."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RMENS_PROFILE": cfg.profile,
            PRECISION_ENV: cfg.precision}
-    processes = [subprocess.Popen([sys.executable, "-m", "rmens_utils.study", "--part", part,
-                                   "--shard", f"{i}/{jobs}"], env=env) for i in range(jobs)]
+    processes = [subprocess.Popen([sys.executable, "-m", "rmens_utils.study", *args], env=env)
+                 for args in arguments]
     if any([p.wait() for p in processes]):
         raise SystemExit("a process of the study failed: its error is above; run again to resume")
 
@@ -417,6 +443,7 @@ def main(argv=None) -> None:
                         help="one part of the study (default all): paper, cheap; on cpu "
                              "confirm, kl_pilot")
     parser.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)  # i/n: one of --jobs
+    parser.add_argument("--prepare", nargs="+", help=argparse.SUPPRESS)  # stages, for --jobs
     args = parser.parse_args(argv)
     from .environment import setup
 
@@ -424,6 +451,8 @@ def main(argv=None) -> None:
     runs = plan(cfg, args.part)
     if args.list:
         print(status(cfg, runs).to_string(index=False))
+    elif args.prepare:
+        prepare(cfg, *args.prepare, allow_long=True)
     elif args.figures:
         print("\n".join(str(p) for p in save_figures(cfg)))
     elif args.jobs > 1:

@@ -167,15 +167,24 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     monkeypatch.setattr(study.subprocess, "Popen", Process)
     monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
     built.clear()
-    monkeypatch.setattr(study, "prepare", lambda c, *names, allow_long: built.extend(names))
+    monkeypatch.setattr(study, "prepare", lambda c, *names, allow_long: built.append(names))
+    monkeypatch.setattr(study, "check_build", lambda c, regime: built.append(regime))
+    monkeypatch.setattr(study, "check_precision", lambda c, regime: built.append(f"{regime}?"))
+    made = {"rm_single", "rm_ensemble/member_1"}
+    monkeypatch.setattr(study, "is_made", lambda c, name: name in made)
     study.run_parallel(cfg, 2)
-    # what the runs share is built once, before the processes start: the smoke plan's rewards,
-    # each once, through the stages that train them; no gold
-    members = [f"rm_ensemble/member_{i}" for i in range(cfg.rm.num_members)]
-    assert built == ["beta0", "beta0.01", "rm_single", "rm_multihead", *members,
-                     *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
-    assert started == [(["-m", "rmens_utils.study", "--part", "all", "--shard", f"{i}/2"], "1",
-                        "smoke") for i in (0, 1)]
+    # each regime's precision first; then what the runs share, once: the SFT policy and the
+    # labels here, the reward models not yet made shared between the two processes (the
+    # three the evaluations score and every reward a run optimises, through the stages that
+    # train them; no gold); then each regime's build; then the PPO runs
+    assert built == ["beta0?", "beta0.01?", ("sft", "labels"), "beta0", "beta0.01"]
+    left = ["rm_ensemble/member_0", "rm_ensemble/member_2", "rm_multihead",
+            *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
+    study_ = ["-m", "rmens_utils.study"]
+    assert started == [([*study_, "--prepare", *left[0::2]], "1", "smoke"),
+                       ([*study_, "--prepare", *left[1::2]], "1", "smoke"),
+                       *(([*study_, "--part", "all", "--shard", f"{i}/2"], "1", "smoke")
+                         for i in (0, 1))]
 
 
 def _step0(folder, df, build_of=None):
