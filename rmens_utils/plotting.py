@@ -357,7 +357,7 @@ def plot_power(sds: dict[str, float], effect: float, seeds=range(2, 31), target:
     ax.axhline(target, color="grey", ls=":")
     ax.set(xlabel="seeds (paired runs of each arm)", ylim=(0, 1.02),
            ylabel=f"power to establish a true {effect:g}")
-    fig.legend(loc="outside lower center", ncol=min(len(sds), 3))  # off the data
+    fig.legend(loc="outside lower center", ncol=max(1, min(len(sds), 3)))  # off the data
     said = [f"{label}: {n if n else f'more than {seeds[-1]}'}" for label, n in needed.items()]
     ax.set_title(f"Seeds for {target * 100:g} % power to establish a difference of {effect:g}\n"
                  + "; ".join(said))
