@@ -117,7 +117,8 @@ def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
                       by: tuple[str, ...] = ("regime",)) -> pd.DataFrame:
     """Each run's ``value`` minus the ``baseline`` run's for the same seed (same prompts,
     sampling noise and initial adapters), as mean ± s.e. over the seeds both have, with the
-    95 % :func:`t_interval` (NaN with one seed)."""
+    per-seed standard deviation (``sd``, what :func:`paired_power` reads) and the 95 %
+    :func:`t_interval` (NaN with one seed)."""
     keys = [*by, "seed"]
     base = table[table["run"] == baseline].set_index(keys)[value]
     rows = []
@@ -125,8 +126,9 @@ def paired_difference(table: pd.DataFrame, value: str, baseline: str = "single",
         diff = (t.set_index(keys)[value] - base).dropna()
         low, high = t_interval(diff.mean(), diff.sem(), len(diff))
         rows.append({"run": run, **dict(zip(by, group)), f"{value} − {baseline}": diff.mean(),
-                     "se": diff.sem(), "seeds": len(diff), "95 % low": low, "95 % high": high})
-    return pd.DataFrame(rows, columns=["run", *by, f"{value} − {baseline}", "se", "seeds",
+                     "se": diff.sem(), "sd": diff.std(), "seeds": len(diff), "95 % low": low,
+                     "95 % high": high})
+    return pd.DataFrame(rows, columns=["run", *by, f"{value} − {baseline}", "se", "sd", "seeds",
                                        "95 % low", "95 % high"])  # the columns even if no rows
 
 
@@ -315,10 +317,11 @@ def findings(curves: pd.DataFrame) -> pd.DataFrame:
             if seeds:
                 rows.append({"regime": pair["regime"], "claim": claim,
                              "quantity": f"{MEASURES[measure]}: {run} − {named}",
-                             "expected": expected, "mean": mean, "se": se, "seeds": seeds,
+                             "expected": expected, "mean": mean, "se": se, "sd": pair["sd"],
+                             "seeds": seeds,
                              "low": low, "high": high, "verdict": verdict(low, high, expected)})
-    columns = ["regime", "claim", "quantity", "expected", "mean", "se", "seeds", "low", "high",
-               "verdict"]
+    columns = ["regime", "claim", "quantity", "expected", "mean", "se", "sd", "seeds", "low",
+               "high", "verdict"]
     return pd.DataFrame(rows, columns=columns).sort_values("regime", kind="stable",
                                                            ignore_index=True)
 

@@ -204,6 +204,11 @@ def _signed(x: float) -> str:
     return f"{x:+.2f}".replace("-", "−")
 
 
+def last_look(found: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`looks` at the latest look reached (empty before the interim)."""
+    return found[found["look"] == found["look"].max()] if not found.empty else found
+
+
 def headline(found: pd.DataFrame) -> str:
     """What one look of :func:`looks` found, in a line (a figure's title)."""
     said = [f"{r['contrast']} {_signed(r['difference'])} "

@@ -415,7 +415,7 @@ def save_figures(cfg) -> list[Path]:
         body = "## The confirmatory study\n\n" + confirm.report(ends, confirm.CANDIDATE)
         found = confirm.looks(ends)
         if not found.empty:
-            last = found[found["look"] == found["look"].max()]
+            last = confirm.last_look(found)
             final = confirm.final_look(found)
             shown = pd.concat([last, confirm.secondary(ends, final)]) if final else last
             fig = plot_contrasts(shown, confirm.headline(last), margin=confirm.NI_MARGIN

@@ -191,6 +191,13 @@ def test_gold_at_kl_gives_no_rows_for_a_regime_without_a_matched_kl():
     assert analysis.gold_at_kl(curve, analysis.matched_kls(curve)).empty
 
 
+def test_paired_difference_gives_the_per_seed_sd_that_power_reads():
+    table = pd.DataFrame({"run": ["single"] * 3 + ["ensemble_min"] * 3, "regime": "beta0",
+                          "seed": [0, 1, 2] * 2, "gold": [1.0, 2.0, 3.0, 2.0, 2.5, 4.5]})
+    row = analysis.paired_difference(table, "gold").iloc[0]  # differences 1.0, 0.5, 1.5
+    assert row["sd"] == pytest.approx(0.5) and row["se"] == pytest.approx(0.5 / np.sqrt(3))
+
+
 def test_paired_power_matches_a_simulated_t_test_and_grows_with_seeds():
     from scipy import stats
 
