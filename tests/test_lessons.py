@@ -25,7 +25,7 @@ def test_notebook_is_a_lesson(path):
     assert len(exercises) == 1
     asked = re.findall(r"^\d+\. \*\*", exercises[0].source, flags=re.M)
     solutions = [c for c in cells if "solution" in c.metadata.get("tags", [])]
-    assert 2 <= len(asked) <= 4 and len(solutions) == len(asked)
+    assert 2 <= len(asked) <= 5 and len(solutions) == len(asked)
     for number, cell in enumerate(solutions, 1):
         assert cell.cell_type == "code" and cell.source.startswith(f"#@title Solution {number}\n")
         assert cell.metadata["jupyter"]["source_hidden"] and cell.metadata["cellView"] == "form"

@@ -57,6 +57,12 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     _, partial = study.load_results(cfg)
     assert sorted(partial["run"].unique()) == ["gold", "single"]
     assert "scripts/run_study.sh" in capsys.readouterr().out
+    # a long list is counted, not spelled out
+    many = [*plan, *(("beta0", "multihead_min", s) for s in range(5))]
+    monkeypatch.setattr(study, "plan", lambda c, part="paper": many)
+    study.load_results(cfg, make_missing=False)
+    said = capsys.readouterr().out
+    assert "5 of the 7 runs" in said and "seed2 and 2 more." in said and "seed3" not in said
     paths = study.save_figures(cfg)
     assert [p.name for p in paths] == ["gold_vs_kl_beta0.png", "gold_vs_kl_beta0.01.png",
                                        "RESULTS.md"]
