@@ -256,6 +256,29 @@ def work_dir(profile: str, stage: str, params: dict, inputs: dict | None = None,
     return work
 
 
+_loaded: list[tuple[str, str]] | None = None  # (profile, stage) loaded in summarised_loads()
+
+
+@contextmanager
+def summarised_loads():
+    """Inside it, a stage already made is loaded without its own line; at the end one line
+    names them all (a cell that loads a dozen made stages says so once, not a dozen times)."""
+    global _loaded
+    outer, _loaded = _loaded, []
+    try:
+        yield
+    finally:
+        loaded, _loaded = _loaded, outer
+        if outer is not None:  # nested: the outermost one says them
+            outer.extend(loaded)
+        else:
+            for profile in dict.fromkeys(p for p, _ in loaded):
+                names = [stage for p, stage in loaded if p == profile]
+                print(f"{len(names)} stages done for these settings, loaded from "
+                      f"{shown(runs_root() / profile)}: {', '.join(names)} "
+                      "(force=True remakes one)")
+
+
 def run_stage(profile: str, stage: str, params: dict, build, load, force: bool = False,
               inputs: dict | None = None, **provenance):
     """The one way every stage runs.
@@ -271,8 +294,11 @@ def run_stage(profile: str, stage: str, params: dict, build, load, force: bool =
     folder, params, inputs = stage_dir(profile, stage), canonical(params), inputs or {}
     old = read_record(folder)
     if is_complete(profile, stage, params, inputs) and not force:
-        print(f"{stage}: done for these settings, loaded from {shown(folder)} "
-              "(force=True remakes it)")
+        if _loaded is not None:
+            _loaded.append((profile, stage))
+        else:
+            print(f"{stage}: done for these settings, loaded from {shown(folder)} "
+                  "(force=True remakes it)")
         return load(folder)
     if old is not None and not force:
         changed = differences({"settings": old["settings"], "inputs": old["inputs"]},

@@ -18,6 +18,7 @@ from . import best_of_n, proxy
 from .aggregation import aggregate
 from .calibration import cross_run_pairs, error_auroc, mean_errors, spread, uncertainty
 from .analysis import final_points
+from .artifacts import summarised_loads
 from .stages import RM_MULTIHEAD, VARIANTS, variant_params, variant_stage
 
 # The references' best-of-n scores, as notebooks 04-05 cached them
@@ -30,6 +31,12 @@ def train_variant_stage(cfg, name: str, force: bool = False):
     full ensemble (:func:`proxy.train_reward`)."""
     variant_params(cfg, name)  # an unknown name fails here, naming the valid ones
     return proxy.train_reward(cfg, variant_stage(name), force)
+
+
+def train_variant_stages(cfg, names=None) -> dict:
+    """Train (or load) each variant in ``names`` (default: all): ``{name: log}``."""
+    with summarised_loads():
+        return {name: train_variant_stage(cfg, name)[1] for name in names or VARIANTS}
 
 
 def load_rewards(cfg, names=None) -> dict:
@@ -58,10 +65,11 @@ def compare(cfg, rewards: dict, validation, samples: pd.DataFrame,
     """:func:`summary` of every reward in ``rewards`` (a row each), and each one's scores of
     the best-of-n samples (for best-of-n with its min)."""
     pairs, rows, sft_scores = late_pairs(late), {}, {}
-    for name, reward in rewards.items():
-        sft_scores[name], late_scores = answer_scores(cfg, name, reward, samples, late)
-        rows[name] = summary(proxy.pair_accuracy(reward, validation), validation["flipped"],
-                             sft_scores[name], late_scores, pairs)
+    with summarised_loads():  # the scores already cached: one line for all
+        for name, reward in rewards.items():
+            sft_scores[name], late_scores = answer_scores(cfg, name, reward, samples, late)
+            rows[name] = summary(proxy.pair_accuracy(reward, validation), validation["flipped"],
+                                 sft_scores[name], late_scores, pairs)
     return pd.DataFrame(rows).T, sft_scores
 
 

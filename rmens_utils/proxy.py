@@ -12,7 +12,8 @@ from scipy.stats import spearmanr
 from transformers import AutoTokenizer
 
 from .aggregation import AGGREGATIONS, BON_UWO_LAMBDA, aggregate
-from .artifacts import MissingArtifactError, build_id, run_stage, shown, stage_dir, stage_settings
+from .artifacts import (MissingArtifactError, build_id, run_stage, shown, stage_dir, stage_settings,
+                        summarised_loads)
 from .hardware import precision_of
 from .labels import label_pairs
 from .models import load_policy, load_rm_backbone
@@ -297,11 +298,11 @@ def train_members(train, k: int):
     """``train(i)`` → ``(ProxyReward, log)`` for i = 0 … k − 1, one after another:
     ``(EnsembleReward, log)``, the log with a ``member`` column."""
     members, logs = [], []
-    for i in range(k):
-        print(f"member {i + 1}/{k}")
-        member, log = train(i)
-        members.append(member)
-        logs.append(log.assign(member=i))
+    with summarised_loads():  # members already made: one line for all
+        for i in range(k):
+            member, log = train(i)
+            members.append(member)
+            logs.append(log.assign(member=i))
     return EnsembleReward(members), pd.concat(logs, ignore_index=True)
 
 

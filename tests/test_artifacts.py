@@ -137,6 +137,20 @@ def test_run_stage_builds_once_then_loads_and_remakes_when_settings_change(root,
     assert not (artifacts.runs_dir("cpu") / "_work" / "s").exists()
 
 
+def test_stages_loaded_together_are_said_in_one_line(root, capsys):
+    for name in ("a", "b"):
+        artifacts.run_stage("cpu", name, {}, _build({"a.txt": name}), _read)
+    capsys.readouterr()
+    with artifacts.summarised_loads():
+        with artifacts.summarised_loads():  # nested: said once, by the outer one
+            assert artifacts.run_stage("cpu", "a", {}, None, _read) == "a"
+        assert artifacts.run_stage("cpu", "b", {}, None, _read) == "b"
+        artifacts.run_stage("cpu", "c", {}, _build({"a.txt": "c"}), _read)  # made: not listed
+        assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == ("2 stages done for these settings, loaded from "
+                                       "<runs>/cpu: a, b (force=True remakes one)\n")
+
+
 def test_run_stage_interrupted_keeps_its_work_and_never_looks_done(root):
     def interrupted(out, work):
         (work / "chunk-0").write_text("kept")  # progress worth keeping
