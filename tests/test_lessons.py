@@ -82,3 +82,12 @@ def test_tidying_keeps_each_bars_last_state_and_hides_what_solutions_print():
 def test_every_committed_notebook_is_tidy():
     assert tidy_notebooks.main(["--check", *map(str, NOTEBOOKS)]) == 0, (
         "run: python scripts/tidy_notebooks.py notebooks/*.ipynb")
+
+
+def test_the_readme_is_a_landing_page_with_the_ways_in_on_its_first_screen():
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
+    assert len(readme.split()) < 1000  # detail lives under docs/
+    first_screen = readme.splitlines()[:25]
+    assert "## Three ways in" in first_screen
+    assert all(any(way in line for line in first_screen) for way in ("**Read**", "**On Colab**",
+                                                                        "**Locally**"))
