@@ -31,13 +31,7 @@ def test_notebook_is_a_lesson(path):
         assert cell.metadata["jupyter"]["source_hidden"] and cell.metadata["cellView"] == "form"
 
 
-# 05 gets its takeaways when it is executed again on the study's gold (its numbers change then)
-ON_THE_PILOTS_BUILD = {"05_multihead_reward_model"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="takeaways come with the rerun"))
-    if p.stem in ON_THE_PILOTS_BUILD else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_closing_section_leads_with_three_to_five_takeaways(path):
     cells = nbformat.read(path, as_version=4).cells
     closing = cells[[c.source.startswith("## Exercises") for c in cells].index(True) - 1].source
