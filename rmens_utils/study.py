@@ -323,11 +323,11 @@ def load_results(cfg, runs=None, make_missing: bool | None = None
         else:
             runs = [run for run in runs if run not in missing]
             names = [ppo_stage(n, s, r) for r, n, s in missing]
-            more = f" and {len(names) - 3} more" if len(names) > 4 else ""
+            named = (", ".join(names) if len(names) <= 4  # a long list: three, then a count
+                     else ", ".join(names[:3]) + f" and {len(names) - 3} more")
             print(f"{len(missing)} of the {len(missing) + len(runs)} runs asked for are not in "
-                  f"results/{cfg.profile} (about {total:g} min on {where}): "
-                  + ", ".join(names[:3] if more else names) + more
-                  + ". `bash scripts/run_study.sh` makes them (resumable).")
+                  f"results/{cfg.profile} (about {total:g} min on {where}): {named}. "
+                  "`bash scripts/run_study.sh` makes them (resumable).")
             if not runs:
                 raise FileNotFoundError(f"No run of the study is in results/{cfg.profile} yet: "
                                         "run `bash scripts/run_study.sh` first.")
