@@ -275,13 +275,13 @@ def contrasts(paired: pd.DataFrame, baseline: str = "single") -> pd.DataFrame:
                          "95 % high": paired["95 % high"].to_numpy()})
 
 
-def excluding_zero(found: pd.DataFrame) -> str:
+def excluding_zero(found: pd.DataFrame, intervals: str = "95 % t intervals over seeds") -> str:
     """How many of the intervals in ``found`` (:func:`contrasts`) exclude 0: a title that
-    states what a forest plot shows."""
+    states what a forest plot shows (``intervals``: how they were made)."""
     low, high = found["95 % low"], found["95 % high"]
     above, below = int((low > 0).sum()), int((high < 0).sum())
     return (f"{above + below} of {len(found)} paired differences exclude 0 "
-            f"({above} above, {below} below; 95 % t intervals over seeds)")
+            f"({above} above, {below} below; {intervals})")
 
 
 def verdict(low: float, high: float, expected: str) -> str:

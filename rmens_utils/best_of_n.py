@@ -127,16 +127,18 @@ def paired_best_of_n(df: pd.DataFrame, models: list[str], baselines: list[str], 
                      gold: str = "gold", prompt_col: str = "prompt_id") -> pd.DataFrame:
     """Best-of-n gold of each of ``models`` minus that of each of ``baselines``, on the
     same prompts and samples: the mean difference over prompts with a 95 % paired bootstrap
-    interval (prompts resampled). E.g. each aggregate against each ensemble member: does
-    aggregating beat every member, or only the weakest?"""
+    interval (prompts resampled), a row a ``contrast`` (``model − baseline``) as
+    :func:`plotting.plot_contrasts` reads them. E.g. each aggregate against each ensemble
+    member: does aggregating beat every member, or only the weakest?"""
     picks = {m: per_prompt_best_of_n(df, m, gold, n, prompt_col) for m in {*models, *baselines}}
     rows = []
     for m in models:
         for b in baselines:
             diff = (picks[m] - picks[b]).to_numpy()
             low, high = bootstrap_interval(diff)
-            rows.append({"model": m, "baseline": b, "n": n, "gold difference": diff.mean(),
-                         "95% low": low, "95% high": high, "prompts": len(diff)})
+            rows.append({"contrast": f"{m} − {b}", "model": m, "baseline": b, "n": n,
+                         "difference": diff.mean(), "95 % low": low, "95 % high": high,
+                         "prompts": len(diff)})
     return pd.DataFrame(rows)
 
 

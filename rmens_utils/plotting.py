@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .analysis import excluding_zero
 from .text import word_count
 
 # marker and line style of each run (or arm of the confirmatory study), readable in black and
@@ -281,23 +282,40 @@ def forest(ax, values, low, high, labels, filled=None) -> np.ndarray:
 
 
 def plot_contrasts(found: pd.DataFrame, title: str, margin: float | None = None,
-                   measure: str = "difference in the endpoint, gold points"):
+                   measure: str = "difference in the endpoint, gold points",
+                   interval: str = "mean over seeds, 95 % t interval"):
     """Paired differences between arms with their 95 % intervals (``found``: rows with
     ``contrast``, ``difference``, ``95 % low``, ``95 % high``, and optionally ``look``,
     ``decided at look``: ``confirm.looks`` or ``confirm.secondary``). A filled marker is a
-    decided contrast, an open one is not; ``margin``: a non-inferiority margin, drawn at
-    −margin; ``measure``: what the differences are of (the x-axis)."""
+    decided contrast, an open one is not; each row's numbers are written on the right.
+    ``margin``: a non-inferiority margin, drawn at −margin; ``measure``: what the differences
+    are of, and ``interval``: how their intervals were made (the x-axis)."""
     looks = found["look"] if "look" in found else pd.Series(np.nan, index=found.index)
     labels = [c + (f" ({look:.0f} seeds)" if look == look else "")  # NaN: no look
               for c, look in zip(found["contrast"], looks)]
     decided = found["decided at look"].notna() if "decided at look" in found else None
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(found) + 1.6), layout="constrained")
-    forest(ax, found["difference"], found["95 % low"], found["95 % high"], labels, decided)
+    y = forest(ax, found["difference"], found["95 % low"], found["95 % high"], labels, decided)
+    numbers = ax.twinx()  # each row's estimate and interval, written on the right
+    numbers.set_ylim(ax.get_ylim())
+    numbers.set_yticks(y, [f"{d:+.3f}" + (f" ({low:+.3f} to {high:+.3f})" if low == low else "")
+                           for d, low, high in  # NaN (low != low): one seed, no interval
+                           zip(found["difference"], found["95 % low"], found["95 % high"])])
+    numbers.tick_params(length=0)
     if margin is not None:
         ax.axvline(-margin, color="grey", ls="--", label=f"non-inferiority margin (−{margin:g})")
         fig.legend(loc="outside lower center")  # off the data
-    ax.set(xlabel=f"{measure} (mean over seeds, 95 % t interval)", title=title)
+    ax.set(xlabel=f"{measure} ({interval})", title=title)
     return fig
+
+
+def plot_paired_best_of_n(paired: pd.DataFrame):
+    """:func:`best_of_n.paired_best_of_n`'s rows as a forest plot, its title saying how many
+    of the differences exclude 0."""
+    n, prompts = paired["n"].iloc[0], paired["prompts"].iloc[0]
+    intervals = f"95 % paired bootstrap over {prompts} prompts"
+    return plot_contrasts(paired, f"Best-of-{n}: " + excluding_zero(paired, intervals),
+                          measure=f"difference in best-of-{n} gold", interval=intervals)
 
 
 def plot_screen(table: pd.DataFrame):

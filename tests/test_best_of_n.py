@@ -79,10 +79,28 @@ def test_paired_best_of_n_against_hand_values():
     assert picks.tolist() == [3.0, 2.0]
     table = bon.paired_best_of_n(df, ["a"], ["b"], n=2)
     row = table.iloc[0]
-    assert (row["model"], row["baseline"], row["gold difference"]) == ("a", "b", 2.0)
-    assert (row["95% low"], row["95% high"], row["prompts"]) == (2.0, 2.0, 2)  # no spread
+    assert (row["contrast"], row["model"], row["baseline"]) == ("a − b", "a", "b")
+    assert row["difference"] == 2.0
+    assert (row["95 % low"], row["95 % high"], row["prompts"]) == (2.0, 2.0, 2)  # no spread
     # n = 1 is the policy itself for every proxy: no difference
-    assert bon.paired_best_of_n(df, ["a"], ["b"], n=1).iloc[0]["gold difference"] == 0
+    assert bon.paired_best_of_n(df, ["a"], ["b"], n=1).iloc[0]["difference"] == 0
+    # the rows draw as a forest plot, its title and axis saying how the intervals were made
+    from rmens_utils import analysis, plotting
+    both = bon.paired_best_of_n(df, ["a", "b"], ["b"], n=2)
+    title = analysis.excluding_zero(both, "bootstrap over prompts")
+    assert title == "1 of 2 paired differences exclude 0 (1 above, 0 below; bootstrap over prompts)"
+    fig = plotting.plot_contrasts(both, title, measure="best-of-2 gold", interval="prompts")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a − b", "b − b"]
+    assert ax.get_xlabel() == "best-of-2 gold (prompts)"
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == [
+        "+2.000 (+2.000 to +2.000)", "+0.000 (+0.000 to +0.000)"]
+    fig = plotting.plot_paired_best_of_n(both)
+    assert fig.axes[0].get_title() == ("Best-of-2: 1 of 2 paired differences exclude 0 "
+                                       "(1 above, 0 below; 95 % paired bootstrap over 2 prompts)")
+    one_seed = both.assign(**{"95 % low": np.nan, "95 % high": np.nan})  # no interval
+    fig = plotting.plot_contrasts(one_seed, title)
+    assert fig.axes[1].get_yticklabels()[0].get_text() == "+2.000"
 
 
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_data():
