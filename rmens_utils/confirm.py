@@ -204,9 +204,18 @@ def _signed(x: float) -> str:
     return f"{x:+.2f}".replace("-", "−")
 
 
-def last_look(found: pd.DataFrame) -> pd.DataFrame:
-    """The rows of :func:`looks` at the latest look reached (empty before the interim)."""
-    return found[found["look"] == found["look"].max()] if not found.empty else found
+def latest_look(table: pd.DataFrame) -> dict | None:
+    """What the latest look reached shows, as :func:`plotting.plot_contrasts` draws it
+    (``found``, ``title``, ``margin``): that look's primary contrasts, with the secondary ones
+    and the non-inferiority margin at the final look; None before the interim look. The
+    results page and notebook 09 draw it alike."""
+    found = looks(table)
+    if found.empty:
+        return None
+    last = found[found["look"] == found["look"].max()]
+    final = final_look(found)
+    return {"found": pd.concat([last, secondary(table, final)]) if final else last,
+            "title": headline(last), "margin": NI_MARGIN if final else None}
 
 
 def headline(found: pd.DataFrame) -> str:

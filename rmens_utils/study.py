@@ -415,14 +415,8 @@ def save_figures(cfg) -> list[Path]:
     else:
         ends = confirm.endpoint(logs, evals, confirm.CANDIDATE)
         body = "## The confirmatory study\n\n" + confirm.report(ends, confirm.CANDIDATE)
-        found = confirm.looks(ends)
-        if not found.empty:
-            last = confirm.last_look(found)
-            final = confirm.final_look(found)
-            shown = pd.concat([last, confirm.secondary(ends, final)]) if final else last
-            fig = plot_contrasts(shown, confirm.headline(last), margin=confirm.NI_MARGIN
-                                 if final else None)
-            paths.append(save_figure(fig, out / "contrasts.png"))
+        if (look := confirm.latest_look(ends)) is not None:  # from the interim look on
+            paths.append(save_figure(plot_contrasts(**look), out / "contrasts.png"))
     page = out / RESULTS_PAGE
     atomic_write_text(page, results_page(cfg, paths, body))
     return [*paths, page]

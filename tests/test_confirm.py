@@ -133,8 +133,10 @@ def test_the_contrasts_plot_fills_the_decided_and_draws_the_margin():
     logs, evals = fake_runs({"ensemble min": 1.0})
     table = confirm.endpoint(logs, evals)
     found = confirm.looks(table)
-    shown = pd.concat([found[found["look"] == 9], confirm.secondary(table, 9)])
-    fig = plotting.plot_contrasts(shown, "title", margin=confirm.NI_MARGIN)
+    look = confirm.latest_look(table)  # the final look: with the secondary contrasts
+    shown = look["found"]
+    assert look["margin"] == confirm.NI_MARGIN and look["title"].startswith("At 9 seeds: ")
+    fig = plotting.plot_contrasts(**look)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()][:2] == [
         "ensemble min − single (9 seeds)", "multi-head min − single (9 seeds)"]
@@ -145,3 +147,7 @@ def test_the_contrasts_plot_fills_the_decided_and_draws_the_margin():
     assert len(hollow.get_xdata()) == len(shown) - 1
     assert any(list(line.get_xdata()) == [-confirm.NI_MARGIN] * 2 for line in ax.lines)
     assert fig.legends or ax.get_legend() is not None
+    interim = confirm.latest_look(table[table["seed"] < 6])  # the primaries alone, no margin
+    assert interim["margin"] is None and set(interim["found"]["look"]) == {6}
+    assert interim["title"].startswith("At 6 seeds: ")
+    assert confirm.latest_look(table[table["seed"] < 5]) is None  # before the interim look
