@@ -75,10 +75,14 @@ KL_PILOT = [("beta0.003", "member0", 0), ("beta0.003", "ensemble_min", 0)]
 def parts(cfg) -> dict[str, list[tuple[str, str, int]]]:
     """The parts of ``cfg``'s study, the first one the main part: the pilot's (and gpu's)
     ``paper`` runs (notebooks 06-07) and ``cheap`` (notebook 08); ``smoke``'s small copies of
-    those; ``cpu``'s confirmatory runs and its KL pilot."""
+    those; ``cpu``'s confirmatory runs and its KL pilot, with the confirmatory runs of the
+    screen's pick as ``cheap`` (notebook 08's ensemble in PPO there)."""
     if cfg.profile == "cpu":
         blocks = [confirm.runs(block, confirm.CANDIDATE) for block in confirm.BLOCKS]
-        return {"confirm": [run for block in blocks for run in block], "kl_pilot": KL_PILOT,
+        runs = [run for block in blocks for run in block]
+        picked = [(regime, name, seed) for regime, name, seed in runs
+                  if confirm.arm_of(name, confirm.CANDIDATE) == confirm.CANDIDATE_ARM]
+        return {"confirm": runs, "kl_pilot": KL_PILOT, "cheap": picked,
                 "all": blocks[0] + KL_PILOT + [run for block in blocks[1:] for run in block]}
     smoke = cfg.profile == "smoke"
     paper, cheap = (SMOKE_PLAN, SMOKE_CHEAP_PLAN) if smoke else (PLAN, CHEAP_PLAN)

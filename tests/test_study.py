@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import mark_made
-from rmens_utils import analysis, labels, rlhf, stages, study
+from rmens_utils import analysis, confirm, labels, rlhf, stages, study
 from rmens_utils.artifacts import read_record, repo_root, write_record
 from rmens_utils.config import get_config
 
@@ -90,6 +90,11 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
     assert study.cheap_runs(get_config("pilot")) == [
         ("beta0.01", "ensemble_min", 0), ("beta0.01", "multihead_min", 0),
         ("beta0.01", "ensemble_min", 1), ("beta0.01", "multihead_min", 1), *study.CHEAP_PLAN]
+    # on cpu the screen's pick, in the confirmatory runs, against the same seeds' mins
+    picked = study.cheap_runs(get_config("cpu"))
+    assert picked[:2] == [("confirm", "ensemble_min", 0), ("confirm", "multihead_min", 0)]
+    assert picked[18:] == [("confirm", f"{confirm.CANDIDATE}_min", s) for s in range(9)]
+    assert set(study.plan(get_config("cpu"), "cheap")) <= set(study.plan(get_config("cpu")))
 
 
 def test_the_results_page_shows_the_findings_and_figures_of_the_committed_runs(monkeypatch):
