@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rmens_utils import analysis, plotting
 from rmens_utils import best_of_n as bon
 
 
@@ -85,7 +86,6 @@ def test_paired_best_of_n_against_hand_values():
     # n = 1 is the policy itself for every proxy: no difference
     assert bon.paired_best_of_n(df, ["a"], ["b"], n=1).iloc[0]["difference"] == 0
     # the rows draw as a forest plot, its title and axis saying how the intervals were made
-    from rmens_utils import analysis, plotting
     both = bon.paired_best_of_n(df, ["a", "b"], ["b"], n=2)
     title = analysis.excluding_zero(both, "bootstrap over prompts")
     assert title == "1 of 2 paired differences exclude 0 (1 above, 0 below; bootstrap over prompts)"
