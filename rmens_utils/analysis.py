@@ -205,6 +205,18 @@ def step_times(logs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def compute_sentence(logs: pd.DataFrame) -> str:
+    """What the runs in ``logs`` cost, in a sentence: the hours their training steps took (the
+    logs' step times, every phase, summed over steps and runs) and on how many CPU threads.
+    The held-out evaluations every few steps are not in the logs, so not in the sum."""
+    hours = logs[[c for c in logs if c.endswith("_s")]].to_numpy().sum() / 3600
+    runs = logs.groupby(["regime", "run", "seed"]).ngroups
+    threads = sorted(logs["threads"].dropna().unique()) if "threads" in logs else []
+    on = f"; CPU threads a run: {', '.join(f'{t:g}' for t in threads)}" if threads else ""
+    return (f"**Compute**: {runs} run{'s' * (runs != 1)}, {hours:.1f} h in their training "
+            f"steps ({hours / runs:.2f} h a run{on}); the held-out evaluations are not counted.")
+
+
 def gao_rl_fit(kl, gold) -> dict:
     """Gao et al.'s functional form for RL, R(d) = d·(α − β·log d) with d = √KL, fitted by
     least squares to the gold gained over the SFT policy (``gold`` at ``kl`` = 0 subtracted by

@@ -418,7 +418,8 @@ def save_figures(cfg) -> list[Path]:
         body = claims_markdown(curves)
     else:
         ends = confirm.endpoint(logs, evals, confirm.CANDIDATE)
-        body = "## The confirmatory study\n\n" + confirm.report(ends, confirm.CANDIDATE)
+        body = ("## The confirmatory study\n\n" + confirm.report(ends, confirm.CANDIDATE)
+                + "\n\n" + analysis.compute_sentence(logs))
         if (look := confirm.latest_look(ends)) is not None:  # from the interim look on
             paths.append(save_figure(plot_contrasts(**look), out / "contrasts.png"))
     page = out / RESULTS_PAGE

@@ -222,3 +222,14 @@ def test_contrasts_label_paired_differences_for_a_forest_plot():
                                                      "(1 above, 0 below")
     plain = analysis.contrasts(paired.drop(columns=["regime", "kl"]))
     assert plain["contrast"].tolist() == ["ensemble_min − single", "gold − single"]
+
+
+def test_the_compute_sentence_sums_every_phase_of_every_step():
+    logs = pd.DataFrame({"regime": "confirm", "run": ["a", "a", "b"], "seed": 0,
+                         "generation_s": [1800.0, 1800.0, 3600.0], "update_s": [900.0, 900.0, 0.0],
+                         "threads": 1})
+    assert analysis.compute_sentence(logs) == (
+        "**Compute**: 2 runs, 2.5 h in their training steps (1.25 h a run; CPU threads a run: "
+        "1); the held-out evaluations are not counted.")
+    one = analysis.compute_sentence(logs[logs["run"] == "b"].drop(columns="threads"))
+    assert one.startswith("**Compute**: 1 run, 1.0 h in their training steps (1.00 h a run)")

@@ -297,3 +297,4 @@ def test_the_cpu_results_page_reports_the_confirmatory_study_by_arm(tmp_path, mo
     assert confirm.report(confirm.endpoint(logs, evals, confirm.CANDIDATE),
                           confirm.CANDIDATE) in page
     assert "(decided at 6 seeds)" in page and "](contrasts.png)" in page
+    assert analysis.compute_sentence(logs) in page  # what the runs cost
