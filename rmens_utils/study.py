@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -297,16 +298,38 @@ def run_parallel(cfg, jobs: int, part: str = "all") -> None:
     _in_processes(cfg, jobs, [["--part", part, "--shard", f"{i}/{jobs}"] for i in range(jobs)])
 
 
+POLL_SECONDS = 10  # how often _in_processes looks at its processes
+
+
 def _in_processes(cfg, jobs: int, arguments: list[list[str]]) -> None:
     """``python -m rmens_utils.study <arguments[i]>`` for each i, all at once, each on
-    cores / jobs threads; waits for all of them."""
+    cores / jobs threads; waits for all of them, saying at once when one stops early (e.g.
+    killed for memory: nothing of it is printed otherwise)."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RMENS_PROFILE": cfg.profile,
            PRECISION_ENV: cfg.precision}
-    processes = [subprocess.Popen([sys.executable, "-m", "rmens_utils.study", *args], env=env)
-                 for args in arguments]
-    if any([p.wait() for p in processes]):
-        raise SystemExit("a process of the study failed: its error is above; run again to resume")
+    running = {subprocess.Popen([sys.executable, "-m", "rmens_utils.study", *args], env=env):
+               args for args in arguments}
+    failed = False
+    while running:  # say at once when one stops early: the others go on alone
+        time.sleep(POLL_SECONDS)
+        for process in [p for p in running if p.poll() is not None]:
+            args, code = running.pop(process), process.returncode
+            if code:
+                failed = True
+                print(f"The study's process `{' '.join(args)}` stopped, {_stopped(code)}; "
+                      f"{len(running)} still running.", flush=True)
+    if failed:
+        raise SystemExit("a process of the study failed (above); run again to resume")
+
+
+def _stopped(code: int) -> str:
+    """A process's non-zero exit code in words."""
+    if code > 0:
+        return f"exit status {code}: its error is above"
+    if code == -9:  # what the kernel sends when memory runs out, and nothing is printed
+        return "killed by signal 9 (SIGKILL: often out of memory; each process needs about 8 GB)"
+    return f"killed by signal {-code}"
 
 
 def load_results(cfg, runs=None, make_missing: bool | None = None

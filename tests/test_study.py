@@ -298,3 +298,26 @@ def test_the_cpu_results_page_reports_the_confirmatory_study_by_arm(tmp_path, mo
                           confirm.CANDIDATE) in page
     assert "(decided at 6 seeds)" in page and "](contrasts.png)" in page
     assert analysis.compute_sentence(logs) in page  # what the runs cost
+
+
+def test_a_study_process_that_dies_is_named_at_once_and_the_others_go_on(monkeypatch, capsys):
+    class Process:  # finishes after `polls` looks, with `code`
+        def __init__(self, polls, code):
+            self.polls, self.returncode, self.code = polls, None, code
+
+        def poll(self):
+            self.polls -= 1
+            if self.polls <= 0:
+                self.returncode = self.code
+            return self.returncode
+
+    fates = iter([Process(1, -9), Process(3, 0)])  # one killed for memory, one that ends well
+    monkeypatch.setattr(study.subprocess, "Popen", lambda *a, **k: next(fates))
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    with pytest.raises(SystemExit, match="failed"):
+        study._in_processes(get_config("smoke"), 2, [["--shard", "0/2"], ["--shard", "1/2"]])
+    said = capsys.readouterr().out
+    assert "`--shard 0/2` stopped, killed by signal 9 (SIGKILL: often out of memory" in said
+    assert "1 still running" in said and "--shard 1/2" not in said  # the other ended well
+    fates = iter([Process(2, 0), Process(1, 0)])
+    study._in_processes(get_config("smoke"), 2, [["a"], ["b"]])  # all well: nothing raised
