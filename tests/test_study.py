@@ -148,7 +148,7 @@ def test_the_study_on_the_redesigned_gold_is_the_declared_confirmatory_plan():
     assert study.plan(cfg, "all")[block:block + 2] == study.KL_PILOT
     assert sorted(study.plan(cfg, "all")) == sorted(runs + study.KL_PILOT)
     assert study.plan(get_config("pilot")) == study.PLAN  # the pilot's runs are its own
-    with pytest.raises(ValueError, match="Valid: confirm, kl_pilot, all"):
+    with pytest.raises(ValueError, match="Valid: confirm, kl_pilot, cheap, all"):
         study.plan(cfg, "paper")
 
 
@@ -172,10 +172,13 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
         def __init__(self, args, env):
             started.append((args[1:], env["OMP_NUM_THREADS"], env["RMENS_PROFILE"]))
 
-        def wait(self):
-            return 0
+        returncode = 0  # each ends well at the first look
+
+        def poll(self):
+            return self.returncode
 
     monkeypatch.setattr(study.subprocess, "Popen", Process)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
     monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
     built.clear()
     monkeypatch.setattr(study, "prepare", lambda c, *names, allow_long: built.append(names))
