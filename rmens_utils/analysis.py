@@ -190,13 +190,17 @@ def term_differences(evals: pd.DataFrame, weights, baseline: str = "single",
         ["regime", "run", "term", f"end − {baseline}", "se", "seeds", "95 % low", "95 % high"]]
 
 
+# the phases of a PPO step whose seconds the run logs: column -> name
+STEP_PHASES = {"generation_s": "generation", "scoring_s": "proxy scoring",
+               "logprob_s": "log-probs (policy, reference, values)", "update_s": "PPO update",
+               "gold_s": "gold scoring (not part of training)"}
+
+
 def step_times(logs: pd.DataFrame) -> pd.DataFrame:
     """Mean seconds per PPO step in each phase, per regime and run (over seeds and steps), and
     the CPU threads its steps ran on (logged from the ``threads`` column on)."""
-    cols = {"generation_s": "generation", "scoring_s": "proxy scoring",
-            "logprob_s": "log-probs (policy, reference, values)", "update_s": "PPO update",
-            "gold_s": "gold scoring (not part of training)"}
-    table = logs.groupby(["regime", "run"], sort=False)[list(cols)].mean().rename(columns=cols)
+    table = (logs.groupby(["regime", "run"], sort=False)[list(STEP_PHASES)].mean()
+             .rename(columns=STEP_PHASES))
     table["total"] = table.sum(1)
     # a run of `--jobs 2` computes on one thread, slower a step: say which runs did
     threads = logs["threads"] if "threads" in logs else pd.Series(np.nan, logs.index)
@@ -209,7 +213,7 @@ def compute_sentence(logs: pd.DataFrame) -> str:
     """What the runs in ``logs`` cost, in a sentence: the hours their training steps took (the
     logs' step times, every phase, summed over steps and runs) and on how many CPU threads.
     The held-out evaluations every few steps are not in the logs, so not in the sum."""
-    hours = logs[[c for c in logs if c.endswith("_s")]].to_numpy().sum() / 3600
+    hours = logs[[c for c in STEP_PHASES if c in logs]].to_numpy().sum() / 3600
     runs = logs.groupby(["regime", "run", "seed"]).ngroups
     threads = sorted(logs["threads"].dropna().unique()) if "threads" in logs else []
     on = f"; CPU threads a run: {', '.join(f'{t:g}' for t in threads)}" if threads else ""
