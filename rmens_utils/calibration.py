@@ -198,6 +198,8 @@ def spread_by_step(answers: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.D
     columns, one row per answer, in the order of the rows of each ``(answers, k)`` score."""
     keep = [c for c in ("run", "step", "kl") if c in answers]
     table = answers[keep].assign(**{name: spread(s) for name, s in scores.items()})
+    if "kl" in table:  # float32 in the evaluations, which rounding would print as 14.858000
+        table["kl"] = table["kl"].astype(float)
     return table.groupby(["run", "step"], sort=False).mean().reset_index()
 
 

@@ -89,6 +89,8 @@ def test_spread_by_step_is_the_mean_sd_of_each_steps_answers():
     drift = cal.spread_by_step(answers.assign(kl=[0.0, 2.0, 5.0, 1.0]), scores)
     assert drift.columns.tolist() == ["run", "step", "kl", "m"]
     assert drift["kl"].tolist() == [1.0, 5.0, 1.0]  # the answers' mean KL at each step
+    as_logged = cal.spread_by_step(answers.assign(kl=np.float32([0.1, 0.2, 0.3, 0.4])), scores)
+    assert as_logged["kl"].dtype == np.float64  # rounds to 0.15, not 0.150000
 
 
 def test_bt_margins_are_on_each_models_own_scale_and_named_by_model_and_kind():
