@@ -31,12 +31,15 @@ def member_scores(evals: pd.DataFrame, prefix: str) -> np.ndarray:
 
 def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     """``evals`` plus one column per aggregate (``single``, ``ensemble_min`` …) and
-    ``proxy``: the score of the reward the row's run optimised (the gold for the control)."""
+    ``proxy``: the score of the reward the row's run optimised (the gold for the control), kept
+    where ``evals`` has it already (runs renamed by their arm: :func:`study.arm_evals`)."""
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
         scores = member_scores(out, prefix)
         if scores.shape[1] > (member_index(how) or 0):  # one member alone: needs its column
             out[name] = aggregate(scores, how, PPO_UWO_LAMBDA).numpy()
+    if "proxy" in out:
+        return out
     out["proxy"] = out["gold"]
     for run in out["run"].unique():
         if run in AGGREGATES:
@@ -197,9 +200,10 @@ STEP_PHASES = {"generation_s": "generation", "scoring_s": "proxy scoring",
 
 
 def step_times(logs: pd.DataFrame) -> pd.DataFrame:
-    """Mean seconds per PPO step in each phase, per regime and run (over seeds and steps), and
-    the CPU threads its steps ran on (logged from the ``threads`` column on)."""
-    table = (logs.groupby(["regime", "run"], sort=False)[list(STEP_PHASES)].mean()
+    """Median seconds per PPO step in each phase, per regime and run (over seeds and steps), and
+    the CPU threads its steps ran on (logged from the ``threads`` column on). The median, not
+    the mean: a process paused mid-step (a machine suspended) logs hours for one step."""
+    table = (logs.groupby(["regime", "run"], sort=False)[list(STEP_PHASES)].median()
              .rename(columns=STEP_PHASES))
     table["total"] = table.sum(1)
     # a run of `--jobs 2` computes on one thread, slower a step: say which runs did

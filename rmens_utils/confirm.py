@@ -35,6 +35,15 @@ ALPHA = 0.05  # two-sided, for the family of the two primary contrasts
 # (64 prompts each), half each. On the pilot its per-seed sd of a difference between arms is
 # 0.30-0.46, against 0.17-0.94 for the gold at the end alone.
 TRAIN_STEPS, HELD_OUT_STEPS = range(30, 40), (30, 40)
+
+
+def windows(steps: int = 40, eval_every: int = 10) -> tuple[range, tuple[int, ...]]:
+    """The endpoint's two windows for runs of ``steps`` steps evaluated every ``eval_every``:
+    the training batches of the last quarter and the held-out evaluations from its start. For
+    the registered runs, :data:`TRAIN_STEPS` and :data:`HELD_OUT_STEPS`; shorter runs (the
+    tests' miniature of the study) get the same shape."""
+    start = steps - max(1, steps // 4)
+    return range(start, steps), tuple(t for t in range(0, steps + 1, eval_every) if t >= start)
 PRIMARY = [("ensemble min", "single"), ("multi-head min", "single")]
 NI_MARGIN = 0.3  # multi-head min may fall short of the full ensemble's by less than this
 NON_INFERIORITY = ("multi-head min", "ensemble min")
@@ -60,19 +69,22 @@ def arm_of(run: str, candidate: str | None = None) -> str:
     return next(arm for arm, of in ARMS.items() if of(0) == run)
 
 
-def endpoint(logs: pd.DataFrame, evals: pd.DataFrame, candidate: str | None = None
+def endpoint(logs: pd.DataFrame, evals: pd.DataFrame, candidate: str | None = None,
+             window: tuple[range, tuple[int, ...]] = (TRAIN_STEPS, HELD_OUT_STEPS)
              ) -> pd.DataFrame:
     """The endpoint of each run (``logs`` and ``evals`` of :func:`study.load_results`): a row
-    per run and seed, with its arm and its two halves. A run without every step it needs
-    (an unfinished one) is left out, and so is any run of another regime."""
+    per run and seed, with its arm and its two halves, over ``window`` (:func:`windows`). A run
+    without every step it needs (an unfinished one) is left out, and so is any run of another
+    regime."""
+    train_steps, held_out_steps = window
     logs, evals = logs[logs["regime"] == REGIME], evals[evals["regime"] == REGIME]
-    train = logs[logs["step"].isin(TRAIN_STEPS)].groupby(["run", "seed"])["gold"]
-    held = (evals[evals["step"].isin(HELD_OUT_STEPS)].groupby(["run", "seed", "step"])["gold"]
+    train = logs[logs["step"].isin(train_steps)].groupby(["run", "seed"])["gold"]
+    held = (evals[evals["step"].isin(held_out_steps)].groupby(["run", "seed", "step"])["gold"]
             .mean().groupby(["run", "seed"]))
     table = pd.DataFrame({"training gold": train.mean(), "held-out gold": held.mean(),
                           "batches": train.size(), "looks": held.size()}).dropna()
-    table = table[(table["batches"] == len(TRAIN_STEPS))
-                  & (table["looks"] == len(HELD_OUT_STEPS))].reset_index()
+    table = table[(table["batches"] == len(train_steps))
+                  & (table["looks"] == len(held_out_steps))].reset_index()
     table["endpoint"] = (table["training gold"] + table["held-out gold"]) / 2
     table.insert(0, "arm", [arm_of(r, candidate) for r in table["run"]])
     return table[["arm", "run", "seed", "training gold", "held-out gold", "endpoint"]]
@@ -185,19 +197,15 @@ def secondary(table: pd.DataFrame, seeds: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def arm_curves(curves: pd.DataFrame, candidate: str | None = None) -> pd.DataFrame:
-    """The study's rows of ``curves`` (:func:`analysis.seed_curves`), each run named by its
-    arm: the three members that take turns as ``single`` are one arm."""
-    out = curves[curves["regime"] == REGIME].copy()
-    out["run"] = [arm_of(run, candidate) for run in out["run"]]
-    return out
-
-
 def arms_table(table: pd.DataFrame) -> pd.DataFrame:
     """Each arm's endpoint (:func:`endpoint`): mean, standard error and seeds. Descriptive:
     the tests are the contrasts of :func:`looks` and :func:`secondary`."""
     g = table.groupby("arm", sort=False)["endpoint"]
     return pd.DataFrame({"endpoint": g.mean(), "se": g.sem(), "seeds": g.size()})
+
+
+def _steps(steps: range) -> str:
+    return f"steps {steps[0]}–{steps[-1]}" if len(steps) > 1 else f"step {steps[0]}"
 
 
 def _signed(x: float) -> str:
@@ -226,7 +234,8 @@ def headline(found: pd.DataFrame) -> str:
     return f"At {found['look'].iloc[0]} seeds: " + ";\n".join(said)
 
 
-def report(table: pd.DataFrame, candidate: str | None = None) -> str:
+def report(table: pd.DataFrame, candidate: str | None = None,
+           window: tuple[range, tuple[int, ...]] = (TRAIN_STEPS, HELD_OUT_STEPS)) -> str:
     """The study's report in markdown, computed as the plan says from ``table``
     (:func:`endpoint`): the seeds done, each arm's endpoint, the primary contrasts at each look
     reached, the secondary contrasts once the final look is reached. Before the interim look
@@ -235,8 +244,8 @@ def report(table: pd.DataFrame, candidate: str | None = None) -> str:
     done = complete_seeds(table, arms)
     lines = [f"Seeds with an endpoint in every arm: {len(done)} of {LOOKS[-1]} (looks at "
              f"{' and '.join(map(str, LOOKS))}). The endpoint is the late trajectory's gold "
-             "(steps 30–39 of training, held out at 30 and 40); its plan is docs/study-plan.md "
-             "§3." + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
+             f"({_steps(window[0])} of training, held out at {' and '.join(map(str, window[1]))}"
+             "); its plan is docs/study-plan.md §3." + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
                       if candidate else ""),
              ""]
     if table.empty:

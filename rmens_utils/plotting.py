@@ -339,7 +339,8 @@ def plot_screen(table: pd.DataFrame):
     return fig
 
 
-def plot_gold_vs_proxy(evals: pd.DataFrame, proxy: str, phases: dict[str, pd.Series]):
+def plot_gold_vs_proxy(evals: pd.DataFrame, proxy: str, phases: dict[str, pd.Series],
+                       xlabel: str | None = None):
     """Each held-out answer's gold against the ``proxy`` column's score, one panel per phase
     (name → a row mask of ``evals``, e.g. early and late steps of one run), with the rank
     correlation of the two in each title: where the proxy still ranks as the gold does, and
@@ -353,7 +354,7 @@ def plot_gold_vs_proxy(evals: pd.DataFrame, proxy: str, phases: dict[str, pd.Ser
         ax.scatter(part[proxy], part["gold"], s=12, alpha=0.6, color="black")
         rho = spearmanr(part[proxy], part["gold"]).statistic
         ax.set(title=f"{name}: Spearman {rho:+.2f} ({len(part)} answers)",
-               xlabel=f"proxy ({proxy})")
+               xlabel=xlabel or f"proxy ({proxy})")
     axes[0][0].set_ylabel("gold")
     fig.tight_layout()
     return fig

@@ -129,6 +129,8 @@ def test_answers_gold_terms_and_step_times_tables():
                          "scoring_s": 1, "logprob_s": 1, "update_s": 1, "gold_s": 1})
     times = analysis.step_times(logs)
     assert times.loc[("beta0", "single"), "generation"] == 2
+    paused = pd.concat([logs, logs.assign(update_s=[1, 8000])])  # one step of a paused process
+    assert analysis.step_times(paused).loc[("beta0", "single"), "PPO update"] == 1
     assert times.columns[1] == "proxy scoring"
     assert times.loc[("beta0", "single"), "total"] == 6
     assert times.loc[("beta0", "single"), "CPU threads"] == "not logged"

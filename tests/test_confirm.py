@@ -31,6 +31,13 @@ def fake_runs(effects: dict[str, float], seeds=range(9), noise=0.1, seed=0, cand
     return pd.DataFrame(logs), pd.DataFrame(evals)
 
 
+def test_the_endpoint_windows_are_the_registered_ones_for_40_steps_and_scale_to_short_runs():
+    assert confirm.windows(40, 10) == (confirm.TRAIN_STEPS, confirm.HELD_OUT_STEPS)
+    assert confirm.windows(40, 10) == (range(30, 40), (30, 40))  # docs/study-plan.md §3
+    assert confirm.windows(2, 2) == (range(1, 2), (2,))  # smoke: one batch, the last look
+    assert confirm.windows(8, 2) == (range(6, 8), (6, 8))
+
+
 def test_the_endpoint_averages_the_late_training_batches_and_two_held_out_looks():
     logs, evals = fake_runs({"ensemble min": 1.0}, seeds=[0], noise=0.0)
     table = confirm.endpoint(logs, evals).set_index("arm")
@@ -42,6 +49,13 @@ def test_the_endpoint_averages_the_late_training_batches_and_two_held_out_looks(
     assert unfinished.empty  # a run without its late batches has no endpoint
     other = confirm.endpoint(logs.assign(regime="beta0.003"), evals.assign(regime="beta0.003"))
     assert other.empty  # the KL pilot's runs are not the study's
+    # a run of 8 steps evaluated every 2: batches 6 and 7 (gold 1 and 2), looks 6 and 8 (3, 4)
+    keys = {"regime": "confirm", "run": "ensemble_min", "seed": 0}
+    short_logs = pd.DataFrame([{**keys, "step": t, "gold": max(t - 5, 0)} for t in range(8)])
+    short_evals = pd.DataFrame([{**keys, "step": t, "gold": t / 2} for t in range(0, 9, 2)])
+    short = confirm.endpoint(short_logs, short_evals, window=confirm.windows(8, 2))
+    assert short[["training gold", "held-out gold", "endpoint"]].values.tolist() == [[1.5, 3.5, 2.5]]
+    assert confirm.endpoint(short_logs, short_evals).empty  # the registered window: no steps 30-39
 
 
 def test_obrien_fleming_levels_spend_alpha_as_declared():
@@ -110,6 +124,9 @@ def test_the_report_tests_nothing_before_the_interim_look_and_then_what_the_plan
                             candidate="noise_0")
     none = confirm.report(confirm.endpoint(logs.iloc[:0], evals.iloc[:0]), "noise_0")
     assert none.endswith("No run of the study has finished yet.") and "| arm |" not in none
+    assert "(steps 30–39 of training, held out at 30 and 40)" in none  # the registered window
+    short = confirm.report(confirm.endpoint(logs.iloc[:0], evals.iloc[:0]), None, confirm.windows(2, 2))
+    assert "(step 1 of training, held out at 2)" in short
     early = confirm.report(confirm.endpoint(logs, evals, "noise_0"), "noise_0")
     assert "Seeds with an endpoint in every arm: 3 of 9" in early and "No look yet" in early
     assert "| candidate min | +0.2" in early and "| p |" not in early  # 0.5 above single's

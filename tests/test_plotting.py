@@ -178,3 +178,6 @@ def test_gold_vs_proxy_plot_has_a_panel_per_phase_with_its_rank_correlation():
                                                   "late: Spearman -1.00 (3 answers)"]
     assert fig.axes[0].get_ylabel() == "gold" and fig.axes[1].get_xlabel() == "proxy (single)"
     plt.close(fig)
+    fig = plotting.plot_gold_vs_proxy(evals, "single", {"early": evals["step"] == 0}, "own reward")
+    assert fig.axes[0].get_xlabel() == "own reward"
+    plt.close(fig)

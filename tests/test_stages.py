@@ -116,3 +116,13 @@ def test_notebook_03_opened_alone_builds_what_it_needs(tmp_runs, tmp_path, monke
     assert "notebooks/01_sft.ipynb" in printed and "notebooks/02_gold_labels.ipynb" in printed
     for name in ("sft", "labels", "rm_single", "bon_samples"):  # its inputs, then its own
         assert stages.is_made(cfg, name), name
+
+
+def test_a_regime_sets_its_penalty_and_length_but_smoke_keeps_its_own_few_steps():
+    from rmens_utils.stages import regime_config
+
+    cpu, smoke = get_config("cpu"), get_config("smoke")
+    assert regime_config(cpu, "confirm").ppo.steps == 40  # docs/study-plan.md §3
+    assert regime_config(cpu, "beta0.003").ppo.beta == 0.003
+    confirm_smoke = regime_config(smoke, "confirm").ppo
+    assert confirm_smoke.steps == smoke.ppo.steps < 40 and confirm_smoke.beta == 0.0

@@ -48,7 +48,7 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert "2 of 2 runs already in results/smoke; 0 to run" in capsys.readouterr().out
     # a study still running: what is in results/ is shown, nothing is made
     more = [*plan, ("beta0", "multihead_min", 0)]
-    monkeypatch.setattr(study, "plan", lambda c, part="paper": more)
+    monkeypatch.setattr(study, "parts", lambda c: {"paper": more, "all": more})
     _, partial = study.load_results(cfg, make_missing=False)
     assert sorted(partial["run"].unique()) == ["gold", "single"]
     assert "1 of the 3 runs asked for are not in results/smoke" in capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_the_study_runs_exports_and_loads_each_run_once(stand_ins, tmp_path, mon
     assert "scripts/run_study.sh" in capsys.readouterr().out
     # a long list is counted, not spelled out
     many = [*plan, *(("beta0", "multihead_min", s) for s in range(5))]
-    monkeypatch.setattr(study, "plan", lambda c, part="paper": many)
+    monkeypatch.setattr(study, "parts", lambda c: {"paper": many, "all": many})
     study.load_results(cfg, make_missing=False)
     said = capsys.readouterr().out
     assert "5 of the 7 runs" in said and "seed2 and 2 more." in said and "seed3" not in said
@@ -75,7 +75,7 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
     cfg = dataclasses.replace(stand_ins, ppo=dataclasses.replace(stand_ins.ppo, steps=2,
                                                                   eval_every=1))
     monkeypatch.setenv(study.RESULTS_ENV, str(tmp_path / "results"))
-    run, variant = ("beta0", study.CHEAP_RUN, 0), study.CHEAP_RUN.removesuffix("_min")
+    run, variant = study.SMOKE_CHEAP_PLAN[0], study.CHEAP_RUN.removesuffix("_min")
     mark_made(cfg, *stages.trained_stages(cfg, f"rm_variants/{variant}"))  # stand-in: LengthReward
     assert run in study.plan(cfg, "all") and run not in study.plan(cfg)  # notebook 08's
     _, evals = study.load_results(cfg, [run])  # made, exported, loaded
@@ -83,10 +83,10 @@ def test_a_cheap_ensembles_run_is_scored_by_it_from_step_0(stand_ins, tmp_path, 
     df = analysis.with_aggregates(evals)  # the shared rewards' scores, and the variant's own
     assert df[["single_0", "multihead_0", f"{variant}_0"]].notna().all().all()
     assert (df["proxy"] == df[study.CHEAP_RUN]).all()  # a stand-in of one head: its score
-    with pytest.raises(ValueError, match="Valid: paper, cheap, all"):
+    with pytest.raises(ValueError, match="Valid: confirm, kl_pilot, paper, cheap, all"):
         study.plan(cfg, "lora")
     # notebook 08 sets it against the paper's ensembles of the same seeds
-    assert study.cheap_runs(cfg) == [("beta0", "multihead_min", 0), ("beta0", "ensemble_min", 0), run]
+    assert study.cheap_runs(cfg) == [("confirm", "ensemble_min", 0), ("confirm", "multihead_min", 0), run]
     assert study.cheap_runs(get_config("pilot")) == [
         ("beta0.01", "ensemble_min", 0), ("beta0.01", "multihead_min", 0),
         ("beta0.01", "ensemble_min", 1), ("beta0.01", "multihead_min", 1), *study.CHEAP_PLAN]
@@ -191,7 +191,8 @@ def test_jobs_share_the_runs_left_between_processes_of_one_thread_each(monkeypat
     # labels here, the reward models not yet made shared between the two processes (the
     # three the evaluations score and every reward a run optimises, through the stages that
     # train them; no gold); then each regime's build; then the PPO runs
-    assert built == ["beta0?", "beta0.01?", ("sft", "labels"), "beta0", "beta0.01"]
+    assert built == ["confirm?", "beta0.003?", "beta0?", "beta0.01?", ("sft", "labels"),
+                     "confirm", "beta0.003", "beta0", "beta0.01"]
     left = ["rm_ensemble/member_0", "rm_ensemble/member_2", "rm_multihead",
             *(f"rm_variants/lora_k3/member_{i}" for i in range(3))]
     study_ = ["-m", "rmens_utils.study"]
@@ -324,3 +325,17 @@ def test_a_study_process_that_dies_is_named_at_once_and_the_others_go_on(monkeyp
     assert "1 still running" in said and "--shard 1/2" not in said  # the other ended well
     fates = iter([Process(2, 0), Process(1, 0)])
     study._in_processes(get_config("smoke"), 2, [["a"], ["b"]])  # all well: nothing raised
+
+
+def test_arm_evals_names_the_studys_runs_by_arm_after_scoring_them_with_their_own_reward():
+    """Member s of the full ensemble is the single arm of seed s: its proxy is that member's
+    score, not the standalone single model's; the KL pilot's runs keep their names."""
+    rows = [("confirm", "member0", 0), ("confirm", "member1", 1), ("confirm", "ensemble_min", 0),
+            ("beta0.003", "member0", 0)]
+    evals = pd.DataFrame([{"regime": r, "run": n, "seed": s, "step": 10, "prompt_idx": 0,
+                           "gold": 0.0, "single_0": 9.0, "ensemble_0": 1.0, "ensemble_1": 2.0,
+                           "ensemble_2": 3.0} for r, n, s in rows])
+    named = study.arm_evals(get_config("cpu"), evals)
+    assert named["run"].tolist() == ["single", "single", "ensemble min", "member0"]
+    assert named["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]
+    assert analysis.with_aggregates(named)["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]  # kept
