@@ -32,7 +32,7 @@ def member_scores(evals: pd.DataFrame, prefix: str) -> np.ndarray:
 def with_aggregates(evals: pd.DataFrame) -> pd.DataFrame:
     """``evals`` plus one column per aggregate (``single``, ``ensemble_min`` …) and
     ``proxy``: the score of the reward the row's run optimised (the gold for the control), kept
-    where ``evals`` has it already (runs renamed by their arm: :func:`study.arm_evals`)."""
+    where ``evals`` has it already (runs renamed by their arm: :func:`study.by_arm`)."""
     out = evals.copy()
     for name, (prefix, how) in AGGREGATES.items():
         scores = member_scores(out, prefix)

@@ -35,6 +35,12 @@ ALPHA = 0.05  # two-sided, for the family of the two primary contrasts
 # (64 prompts each), half each. On the pilot its per-seed sd of a difference between arms is
 # 0.30-0.46, against 0.17-0.94 for the gold at the end alone.
 TRAIN_STEPS, HELD_OUT_STEPS = range(30, 40), (30, 40)
+WINDOW = (TRAIN_STEPS, HELD_OUT_STEPS)  # the registered one; shorter runs: windows()
+PRIMARY = [("ensemble min", "single"), ("multi-head min", "single")]
+NI_MARGIN = 0.3  # multi-head min may fall short of the full ensemble's by less than this
+NON_INFERIORITY = ("multi-head min", "ensemble min")
+SECONDARY = [("multi-head min", "multi-head mean"),  # is a gain pessimism's, or the model's?
+             NON_INFERIORITY, ("ensemble min", "multi-head mean")]
 
 
 def windows(steps: int = 40, eval_every: int = 10) -> tuple[range, tuple[int, ...]]:
@@ -44,11 +50,6 @@ def windows(steps: int = 40, eval_every: int = 10) -> tuple[range, tuple[int, ..
     tests' miniature of the study) get the same shape."""
     start = steps - max(1, steps // 4)
     return range(start, steps), tuple(t for t in range(0, steps + 1, eval_every) if t >= start)
-PRIMARY = [("ensemble min", "single"), ("multi-head min", "single")]
-NI_MARGIN = 0.3  # multi-head min may fall short of the full ensemble's by less than this
-NON_INFERIORITY = ("multi-head min", "ensemble min")
-SECONDARY = [("multi-head min", "multi-head mean"),  # is a gain pessimism's, or the model's?
-             NON_INFERIORITY, ("ensemble min", "multi-head mean")]
 
 
 def runs(seeds, candidate: str | None = None) -> list[tuple[str, str, int]]:
@@ -70,7 +71,7 @@ def arm_of(run: str, candidate: str | None = None) -> str:
 
 
 def endpoint(logs: pd.DataFrame, evals: pd.DataFrame, candidate: str | None = None,
-             window: tuple[range, tuple[int, ...]] = (TRAIN_STEPS, HELD_OUT_STEPS)
+             window: tuple[range, tuple[int, ...]] = WINDOW
              ) -> pd.DataFrame:
     """The endpoint of each run (``logs`` and ``evals`` of :func:`study.load_results`): a row
     per run and seed, with its arm and its two halves, over ``window`` (:func:`windows`). A run
@@ -235,7 +236,7 @@ def headline(found: pd.DataFrame) -> str:
 
 
 def report(table: pd.DataFrame, candidate: str | None = None,
-           window: tuple[range, tuple[int, ...]] = (TRAIN_STEPS, HELD_OUT_STEPS)) -> str:
+           window: tuple[range, tuple[int, ...]] = WINDOW) -> str:
     """The study's report in markdown, computed as the plan says from ``table``
     (:func:`endpoint`): the seeds done, each arm's endpoint, the primary contrasts at each look
     reached, the secondary contrasts once the final look is reached. Before the interim look
@@ -244,9 +245,10 @@ def report(table: pd.DataFrame, candidate: str | None = None,
     done = complete_seeds(table, arms)
     lines = [f"Seeds with an endpoint in every arm: {len(done)} of {LOOKS[-1]} (looks at "
              f"{' and '.join(map(str, LOOKS))}). The endpoint is the late trajectory's gold "
-             f"({_steps(window[0])} of training, held out at {' and '.join(map(str, window[1]))}"
-             "); its plan is docs/study-plan.md §3." + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
-                      if candidate else ""),
+             f"({_steps(window[0])} of training, held out at "
+             f"{' and '.join(map(str, window[1]))}); its plan is docs/study-plan.md §3."
+             + (f" The {CANDIDATE_ARM} arm is `{candidate}_min`, the screen's pick."
+                if candidate else ""),
              ""]
     if table.empty:
         return "\n".join([*lines, "No run of the study has finished yet."])

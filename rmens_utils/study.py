@@ -404,10 +404,10 @@ def confirm_endpoints(cfg) -> pd.DataFrame:
     return confirm.endpoint(logs, evals, candidate(cfg), endpoint_window(cfg))
 
 
-def arm_evals(cfg, evals: pd.DataFrame) -> pd.DataFrame:
-    """``evals`` (or ``logs``) of :func:`load_results` with each run of the confirmatory study
-    named by its arm (the members that take turns as ``single`` are one arm), other regimes'
-    runs as they are; evaluations get their ``proxy`` column first
+def by_arm(cfg, evals: pd.DataFrame) -> pd.DataFrame:
+    """``evals`` or ``logs`` (of :func:`load_results`) or :func:`status` with each run of the
+    confirmatory study named by its arm (the members that take turns as ``single`` are one arm),
+    other regimes' runs as they are; evaluations get their ``proxy`` column first
     (:func:`analysis.with_aggregates`), while the run name still says which reward it is."""
     out = analysis.with_aggregates(evals) if "prompt_idx" in evals else evals.copy()
     mine = out["regime"] == confirm.REGIME
@@ -461,7 +461,7 @@ def save_figures(cfg) -> list[Path]:
     confirmatory = "confirm" in parts(cfg)
     logs, evals = load_results(cfg, page_runs(cfg), make_missing=False)
     # the study's runs by arm, the KL pilot's by run
-    curves = analysis.seed_curves(arm_evals(cfg, evals) if confirmatory else evals)
+    curves = analysis.seed_curves(by_arm(cfg, evals) if confirmatory else evals)
     table = analysis.mean_curves(curves)
     out, paths = results_dir(cfg.profile), []
     out.mkdir(parents=True, exist_ok=True)

@@ -327,7 +327,7 @@ def test_a_study_process_that_dies_is_named_at_once_and_the_others_go_on(monkeyp
     study._in_processes(get_config("smoke"), 2, [["a"], ["b"]])  # all well: nothing raised
 
 
-def test_arm_evals_names_the_studys_runs_by_arm_after_scoring_them_with_their_own_reward():
+def test_by_arm_names_the_studys_runs_after_scoring_them_with_their_own_reward():
     """Member s of the full ensemble is the single arm of seed s: its proxy is that member's
     score, not the standalone single model's; the KL pilot's runs keep their names."""
     rows = [("confirm", "member0", 0), ("confirm", "member1", 1), ("confirm", "ensemble_min", 0),
@@ -335,7 +335,7 @@ def test_arm_evals_names_the_studys_runs_by_arm_after_scoring_them_with_their_ow
     evals = pd.DataFrame([{"regime": r, "run": n, "seed": s, "step": 10, "prompt_idx": 0,
                            "gold": 0.0, "single_0": 9.0, "ensemble_0": 1.0, "ensemble_1": 2.0,
                            "ensemble_2": 3.0} for r, n, s in rows])
-    named = study.arm_evals(get_config("cpu"), evals)
+    named = study.by_arm(get_config("cpu"), evals)
     assert named["run"].tolist() == ["single", "single", "ensemble min", "member0"]
     assert named["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]
     assert analysis.with_aggregates(named)["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]  # kept
