@@ -69,6 +69,23 @@ def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
     return mean_se(curves, ["regime", "run", "step"], ["gold", "proxy", "kl"])
 
 
+def drift_finding(curves: pd.DataFrame) -> str:
+    """What :func:`plotting.plot_study_vs_kl` shows, in its title: for how many of the rewards
+    (runs) in ``curves`` (:func:`mean_curves` of one regime) the held-out gold ends below the
+    SFT policy's (step 0) by more than one standard error, and whether each reward itself rose."""
+    ends = []
+    for run, c in curves.sort_values("step").groupby("run", sort=False):
+        start, end = c.iloc[0], c.iloc[-1]
+        ends.append((run, end["gold_mean"] + np.nan_to_num(end["gold_se"]) < start["gold_mean"],
+                     end["proxy_mean"] > start["proxy_mean"]))
+    below = [run for run, fell, _ in ends if fell]
+    n = len(ends)
+    who = ("every reward" if len(below) == n else "no reward" if not below
+           else f"{len(below)} of {n} rewards ({', '.join(below)})")
+    rose = "; each optimised reward rose" if all(r for *_, r in ends) else ""
+    return f"Held-out gold ends below the SFT policy's for {who}{rose}"
+
+
 def final_points(curves: pd.DataFrame) -> pd.DataFrame:
     """Each run and seed at its last evaluation (the end of the run)."""
     last = curves.groupby(["regime", "run", "seed"])["step"].transform("max")
@@ -213,16 +230,30 @@ def step_times(logs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+# A step that took this many times its run's median step was paused (a machine suspended
+# mid-step), not computing: the compute sentence counts it at the median instead.
+PAUSED_FACTOR = 10
+
+
 def compute_sentence(logs: pd.DataFrame) -> str:
     """What the runs in ``logs`` cost, in a sentence: the hours their training steps took (the
     logs' step times, every phase, summed over steps and runs) and on how many CPU threads.
-    The held-out evaluations every few steps are not in the logs, so not in the sum."""
-    hours = logs[[c for c in STEP_PHASES if c in logs]].to_numpy().sum() / 3600
+    A step over :data:`PAUSED_FACTOR` times its run's median is counted at the median, and the
+    sentence says how many were. The held-out evaluations every few steps are not in the logs,
+    so not in the sum."""
+    seconds = logs[[c for c in STEP_PHASES if c in logs]].sum(1)
+    median = seconds.groupby([logs["regime"], logs["run"], logs["seed"]]).transform("median")
+    paused = seconds > PAUSED_FACTOR * median
+    hours = seconds.where(~paused, median).sum() / 3600
     runs = logs.groupby(["regime", "run", "seed"]).ngroups
     threads = sorted(logs["threads"].dropna().unique()) if "threads" in logs else []
     on = f"; CPU threads a run: {', '.join(f'{t:g}' for t in threads)}" if threads else ""
+    n = int(paused.sum())
+    counted = (f"; {n} step{'s' * (n != 1)} that took over {PAUSED_FACTOR}× its run's median "
+               f"(a paused process) counted at the median" if n else "")
     return (f"**Compute**: {runs} run{'s' * (runs != 1)}, {hours:.1f} h in their training "
-            f"steps ({hours / runs:.2f} h a run{on}); the held-out evaluations are not counted.")
+            f"steps ({hours / runs:.2f} h a run{on}){counted}; the held-out evaluations are not "
+            f"counted.")
 
 
 def gao_rl_fit(kl, gold) -> dict:

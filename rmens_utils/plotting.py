@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .analysis import excluding_zero
+from .analysis import drift_finding, excluding_zero
 from .text import word_count
 
 # marker and line style of each run (or arm of the confirmatory study), readable in black and
@@ -207,7 +207,7 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
     """Held-out gold and the optimised proxy's rise against KL(policy ‖ SFT), one line per
     reward: means over seeds at each evaluated step, with ±1 standard error in both
     directions (``curves``: ``analysis.mean_se`` of ``analysis.seed_curves`` by regime, run,
-    step)."""
+    step). Titled with what it finds (``analysis.drift_finding``), then ``title``: what ran."""
     data = curves[curves["regime"] == regime]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharex=True, layout="constrained")
     order = list(STUDY_STYLES)
@@ -233,7 +233,9 @@ def plot_study_vs_kl(curves: pd.DataFrame, regime: str, title: str | None = None
                 title="The reward each run optimises")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))  # off the data
-    fig.suptitle(title or f"PPO, regime {regime}: means over seeds ± 1 s.e.")
+    # the finding first, then what was run
+    fig.suptitle(f"{drift_finding(data)}\n{title or f'PPO, regime {regime}'}; "
+                 f"means over seeds ± 1 s.e.")
     return fig
 
 

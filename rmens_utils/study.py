@@ -470,8 +470,8 @@ def save_figures(cfg) -> list[Path]:
             continue
         n = curves[curves["regime"] == regime].groupby(["run", "seed"]).ngroups
         total = sum(r == regime for r, _, _ in page_runs(cfg))
-        fig = plot_study_vs_kl(table, regime, f"PPO with β = {REGIMES[regime]['beta']:g}: "
-                               f"held-out means over seeds ± 1 s.e. ({n} of {total} runs)")
+        fig = plot_study_vs_kl(table, regime, f"PPO with β = {REGIMES[regime]['beta']:g}, "
+                               f"held-out answers, {n} of {total} runs")
         paths.append(save_figure(fig, out / f"gold_vs_kl_{regime}.png"))
     if not confirmatory:
         body = claims_markdown(curves)

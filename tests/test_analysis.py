@@ -235,3 +235,28 @@ def test_the_compute_sentence_sums_every_phase_of_every_step():
         "1); the held-out evaluations are not counted.")
     one = analysis.compute_sentence(logs[logs["run"] == "b"].drop(columns="threads"))
     assert one.startswith("**Compute**: 1 run, 1.0 h in their training steps (1.00 h a run)")
+
+
+def test_the_compute_sentence_counts_a_paused_step_at_its_runs_median():
+    logs = pd.DataFrame({"regime": "confirm", "run": "a", "seed": 0,
+                         "generation_s": [60.0, 60.0, 60.0, 8000.0], "update_s": 0.0})
+    assert analysis.compute_sentence(logs) == (
+        "**Compute**: 1 run, 0.1 h in their training steps (0.07 h a run); 1 step that took "
+        "over 10× its run's median (a paused process) counted at the median; the held-out "
+        "evaluations are not counted.")
+
+
+def test_the_drift_finding_counts_rewards_whose_gold_ends_below_the_sft_policy():
+    def curve(run, gold, se, proxy):
+        return pd.DataFrame({"run": run, "step": [0, 10, 40], "gold_mean": gold, "gold_se": se,
+                             "proxy_mean": proxy})
+    falls = curve("single", [4.6, 5.0, 2.0], [0.1, 0.1, 0.2], [0.0, 1.0, 1.8])
+    within = curve("multihead_min", [4.6, 5.0, 4.4], [0.1, 0.1, 0.3], [0.0, 1.0, 1.5])  # 1 s.e.
+    one_seed = curve("candidate_min", [4.6, 4.0, 3.0], [np.nan] * 3, [0.0, -0.2, -0.1])
+    assert analysis.drift_finding(pd.concat([falls, within])) == (
+        "Held-out gold ends below the SFT policy's for 1 of 2 rewards (single); each optimised "
+        "reward rose")
+    assert analysis.drift_finding(pd.concat([falls, one_seed])) == (
+        "Held-out gold ends below the SFT policy's for every reward")
+    assert analysis.drift_finding(within) == ("Held-out gold ends below the SFT policy's for no "
+                                              "reward; each optimised reward rose")
