@@ -17,6 +17,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -157,6 +159,13 @@ def atomic_dir(path: Path):
         for folder in {tmp, near}:
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def unwind_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``pkill``) unwind this process as Ctrl-C does, so that each
+    :func:`atomic_dir` it is inside removes its half-written folder (by default SIGTERM ends a
+    Python process at once, and they stay behind)."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def in_chunks(folder: Path, chunks: list, make, file: str, desc: str):

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, confirm
+from . import analysis, confirm, exploits
 from .artifacts import (CONFIG_FILE, RESULTS_ENV, atomic_dir, atomic_write_text, canonical,
-                        read_record, results_dir, runs_root, save_figure, stage_settings)
+                        read_record, results_dir, runs_root, save_figure, stage_settings,
+                        unwind_on_sigterm)
 from .environment import runs_location
 from .hardware import PRECISION_ENV
 from .labels import pin_labels
@@ -415,6 +416,20 @@ def by_arm(cfg, evals: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def audit_arms(cfg, evals: pd.DataFrame) -> pd.DataFrame:
+    """Every arm's late answers (from the endpoint's first held-out look on) audited
+    (:func:`exploits.audit`) by every reward model that scored them: the full ensemble (whose
+    members the single arm optimises in turn), the multi-head and, where ``cfg`` has one, the
+    screen's candidate. ``evals``: :func:`by_arm`'s; the column ``answers`` names the arm."""
+    late = endpoint_window(cfg)[1][0]
+    scorers = {"ensemble": "full ensemble", "multihead": "multi-head"}
+    if (pick := candidate(cfg)) is not None:
+        scorers[pick] = f"candidate ({pick})"
+    runs = evals[evals["regime"] == confirm.REGIME]
+    return pd.concat([exploits.audit(runs, confirm.REGIME, arm, late, reward_models=scorers)
+                      .assign(answers=arm) for arm in runs["run"].unique()], ignore_index=True)
+
+
 def page_runs(cfg) -> list[tuple[str, str, int]]:
     """The runs the results page reports: the main part of the plan (the pilot's paper runs;
     notebook 08's are its own); of a confirmatory study (``cpu``, and smoke's miniature), the
@@ -506,6 +521,7 @@ def main(argv=None) -> None:
     parser.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)  # i/n: one of --jobs
     parser.add_argument("--prepare", nargs="+", help=argparse.SUPPRESS)  # stages, for --jobs
     args = parser.parse_args(argv)
+    unwind_on_sigterm()  # `pkill -f rmens_utils.study` leaves no half-written folder
     from .environment import setup
 
     cfg = setup(args.profile) if not args.list else get_config(args.profile)

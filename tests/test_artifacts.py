@@ -81,6 +81,26 @@ def test_atomic_dir_keeps_old_folder_on_error(root):
     assert sorted(p.name for p in target.parent.iterdir()) == ["stage"]
 
 
+@pytest.mark.parametrize("unwind", [False, True])
+def test_sigterm_unwinds_an_atomic_dir_only_once_asked_to(root, unwind):
+    """`pkill` sends SIGTERM: by default Python dies on the spot and the half-written folder
+    stays; after ``unwind_on_sigterm`` the process exits through ``atomic_dir``'s cleanup."""
+    target = root / "stage"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from rmens_utils import artifacts
+        if {unwind}:
+            artifacts.unwind_on_sigterm()
+        with artifacts.atomic_dir({str(target)!r}) as tmp:
+            (tmp / "half.txt").write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+    """)
+    code = subprocess.run([sys.executable, "-c", script]).returncode
+    left = [p.name for p in root.iterdir() if p.name.startswith(".stage.tmp-")]
+    assert not target.exists()
+    assert (code, len(left)) == ((143, 0) if unwind else (-signal.SIGTERM, 1))
+
+
 def test_stage_complete_only_for_the_same_config(root):
     assert not artifacts.is_complete("cpu", "sft", {"lr": 1})
     with artifacts.atomic_dir(artifacts.stage_dir("cpu", "sft")) as tmp:

@@ -339,3 +339,27 @@ def test_by_arm_names_the_studys_runs_after_scoring_them_with_their_own_reward()
     assert named["run"].tolist() == ["single", "single", "ensemble min", "member0"]
     assert named["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]
     assert analysis.with_aggregates(named)["proxy"].tolist() == [1.0, 2.0, 1.0, 1.0]  # kept
+
+
+def test_the_audit_of_every_arm_counts_each_scorer_on_the_answers_it_scored():
+    """One late answer (step 30: cpu's first held-out look of the endpoint) of two arms, gold
+    below the SFT answer's: the full ensemble's members all prefer the late answer (disagree),
+    the multi-head's all prefer the SFT answer (agree); the candidate scored only its own run."""
+    rows = []
+    for run in ("member0", "noise_0_min"):
+        for step, gold, ens, heads in [(0, 4.0, 1.0, 2.0), (30, 1.0, 3.0, 0.0)]:
+            own = {f"noise_0_{i}": 5.0 - step / 10 for i in range(3)} if run != "member0" else {}
+            rows.append({"regime": "confirm", "run": run, "seed": 0, "step": step,
+                         "prompt_idx": 0, "gold": gold, "single_0": 0.0, **own,
+                         **{f"ensemble_{i}": ens for i in range(3)},
+                         **{f"multihead_{i}": heads for i in range(3)}})
+    evals = study.by_arm(get_config("cpu"), pd.DataFrame(rows))
+    audits = study.audit_arms(get_config("cpu"), evals).set_index(["answers", "reward model",
+                                                                    "scorer"])
+    agrees = audits["agrees with the gold"]
+    assert set(audits.index.get_level_values("answers")) == {"single", "candidate min"}
+    assert agrees.xs("full ensemble", level="reward model").eq(0.0).all()
+    assert agrees.xs("multi-head", level="reward model").eq(1.0).all()
+    # the candidate's members: its own answers only (late 2.0 below SFT 5.0: agree)
+    assert agrees.xs("candidate (noise_0)", level="reward model").eq(1.0).all()
+    assert "candidate (noise_0)" not in audits.loc["single"].index.get_level_values(0)
